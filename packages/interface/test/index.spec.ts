@@ -1,0 +1,47 @@
+import { expect } from 'aegir/chai'
+import * as api from '../src/index.ts'
+
+describe('@holdfast/interface', () => {
+  it('every error class has a stable name equal to its class name', () => {
+    const classes = [api.ConnectionClosedError, api.PeerClosingError, api.AddressRequiredError, api.NotRealmMemberError,
+      api.RealmAuthError, api.NoAvailablePathError, api.ConnectionLimitError, api.InvalidConfigError,
+      api.InvalidArgumentError, api.TimeoutError]
+    for (const Class of classes) {
+      const err = new Class()
+      expect(err).to.be.an.instanceOf(Error)
+      expect(err.name).to.equal(Class.name)
+      expect(err.message).to.be.a('string').that.is.not.empty()
+    }
+    expect(new api.UnknownEventTypeError('x:y')).to.have.property('name', 'UnknownEventTypeError')
+    expect(new api.AbortError()).to.have.property('name', 'AbortError')
+  })
+
+  it('knows every event type at run time and nothing else', () => {
+    expect(api.HOLDFAST_EVENT_TYPES).to.include.members(['connection:state', 'peer:gone', 'peer:cleaned', 'path:changed', 'member:left'])
+    for (const type of api.HOLDFAST_EVENT_TYPES) {
+      expect(api.isHoldfastEventType(type)).to.be.true()
+    }
+    expect(api.isHoldfastEventType('connection:bogus')).to.be.false()
+    expect(api.isHoldfastEventType('toString')).to.be.false()
+    expect(api.isHoldfastEventType(42)).to.be.false()
+  })
+
+  it('names tags and capabilities as the spec does', () => {
+    expect(Object.values(api.TAGS)).to.have.members(['realm-member', 'dht-routing', 'relay-active', 'relay-backup', 'app-protected'])
+    for (const capability of Object.values(api.CAPABILITIES)) {
+      expect(capability).to.match(/^@holdfast\/[a-z-]+$/)
+    }
+  })
+
+  it('the system clock runs timers and reads sub-millisecond time', async () => {
+    const start = api.systemClock.now()
+    await new Promise<void>(resolve => { api.systemClock.setTimeout(resolve, 1) })
+    expect(api.systemClock.now()).to.be.greaterThan(start)
+    let fired = false
+    const handle = api.systemClock.setTimeout(() => { fired = true }, 0)
+    api.systemClock.clearTimeout(handle)
+    // a later timer firing proves the cleared one had its chance and did not run
+    await new Promise<void>(resolve => { api.systemClock.setTimeout(resolve, 2) })
+    expect(fired).to.be.false()
+  })
+})
