@@ -8,7 +8,7 @@ import { EventStream } from './event-stream.ts'
 import { recovery } from './middleware.ts'
 import { cleanupTrigger, isReady, isValidDuration, isValidWindow, replacementVictim } from './policy.ts'
 import type { CleanupBroadcasterComponents, CleanupBroadcasterInit } from './index.ts'
-import type { BroadcasterStats, CleanupBroadcaster as CleanupBroadcasterInterface, CleanupLayer, CleanupReason, CleanupReport, Clock, EventHandler, HoldfastEvents, HoldfastEventType, InternalSizes, LayerReport, Middleware, MiddlewareContext, PathKind, SubscribeOptions, TrackOptions, WhenReadyOptions } from '@holdfast/interface'
+import type { AnyEventHandler, BroadcasterStats, CleanupBroadcaster as CleanupBroadcasterInterface, CleanupLayer, CleanupReason, CleanupReport, Clock, EventHandler, HoldfastEvents, HoldfastEventType, InternalSizes, LayerReport, Middleware, MiddlewareContext, PathKind, SubscribeOptions, TrackOptions, WhenReadyOptions } from '@holdfast/interface'
 import type { AbortOptions, Connection, Counter, CounterGroup, IdentifyResult, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -168,7 +168,9 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
 
   // ---------------------------------------------------------------- the event stream
 
-  subscribe<K extends HoldfastEventType | '*'>(type: K, handler: EventHandler<K>, opts?: SubscribeOptions): () => void {
+  subscribe<K extends HoldfastEventType>(type: K, handler: EventHandler<K>, opts?: SubscribeOptions): () => void
+  subscribe(type: '*', handler: AnyEventHandler, opts?: SubscribeOptions): () => void
+  subscribe<K extends HoldfastEventType>(type: K | '*', handler: EventHandler<K> | AnyEventHandler, opts?: SubscribeOptions): () => void {
     return this.stream.subscribe(type, handler, opts)
   }
 
@@ -530,7 +532,9 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       throw new InvalidArgumentError('condition must be a non-empty string', 'condition')
     }
     const entry = this.peers.get(peer.toString())
-    if (entry == null || entry.connections.length === 0 || entry.closing) {
+    // a cleanup resets readiness synchronously, so a mark arriving during it or in the closing
+    // window belongs to a new connection and counts
+    if (entry == null || entry.connections.length === 0) {
       this.log.trace('ignoring %s for %p: not connected', condition, peer)
       return
     }
@@ -681,10 +685,6 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     }
     entry.connections.push({ connection })
     entry.gone = false
-    if (entry.closing && entry.cleaning == null) {
-      // the peer is back: the closing window is over early
-      this.endClosing(entry)
-    }
     this.publish('connection:state', { peer: connection.remotePeer, connectionId: connection.id, state: 'open', direction: connection.direction, path: pathOf(connection) })
     if (this.replaceConnections) {
       this.replaceOlder(entry, connection)

@@ -4,7 +4,7 @@
  */
 
 import { InvalidArgumentError, UnknownEventTypeError, isHoldfastEventType } from '@holdfast/interface'
-import type { BroadcasterStats, Delivery, EventHandler, HoldfastEvent, HoldfastEvents, HoldfastEventType, Middleware, MiddlewareContext, SubscribeOptions } from '@holdfast/interface'
+import type { AnyEventHandler, BroadcasterStats, Delivery, EventHandler, HoldfastEvent, HoldfastEvents, HoldfastEventType, Middleware, MiddlewareContext, SubscribeOptions } from '@holdfast/interface'
 
 type AnyHandler = (event: HoldfastEvent) => void | Promise<void>
 
@@ -29,7 +29,7 @@ export class EventStream {
     this.run = this.deliver
   }
 
-  subscribe<K extends HoldfastEventType | '*'>(type: K, handler: EventHandler<K>, opts: SubscribeOptions = {}): () => void {
+  subscribe<K extends HoldfastEventType>(type: K | '*', handler: EventHandler<K> | AnyEventHandler, opts: SubscribeOptions = {}): () => void {
     if (type !== WILDCARD && !isHoldfastEventType(type)) {
       throw new UnknownEventTypeError(String(type))
     }

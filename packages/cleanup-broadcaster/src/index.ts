@@ -42,7 +42,7 @@ export { recovery, logging, metrics, timeout, validation, rateLimit, dedup, defa
 export type { HandlerTimes, MetricsMiddleware, RateLimitOptions, Schemas, Validator } from './middleware.ts'
 export { replacementVictim, isReady, cleanupTrigger } from './policy.ts'
 export type { ConnectionFacts } from './policy.ts'
-export type { CleanupBroadcaster, Middleware, Delivery, MiddlewareContext, BroadcasterStats, CleanupLayer, TrackOptions, WhenReadyOptions, SubscribeOptions, EventHandler, InternalSizes } from '@holdfast/interface'
+export type { CleanupBroadcaster, Middleware, Delivery, MiddlewareContext, BroadcasterStats, CleanupLayer, TrackOptions, WhenReadyOptions, SubscribeOptions, EventHandler, AnyEventHandler, InternalSizes } from '@holdfast/interface'
 
 export interface CleanupBroadcasterInit {
   /**
@@ -54,7 +54,7 @@ export interface CleanupBroadcasterInit {
 
   /**
    * After a peer's cleanup, new work for it fails fast with `PeerClosingError` for this long
-   * (ms). A new connection to the peer ends the window early.
+   * (ms), even if the peer connects again meanwhile.
    *
    * @default 0
    */

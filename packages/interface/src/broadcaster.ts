@@ -8,8 +8,10 @@ import type { AnyHoldfastEvent, CleanupReason, CleanupReport, HoldfastEvent, Hol
 import type { AbortOptions, Connection, Logger, Metrics, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export type EventHandler<K extends HoldfastEventType | '*'> =
-  (event: K extends HoldfastEventType ? HoldfastEvent<K> : AnyHoldfastEvent) => void | Promise<void>
+export type EventHandler<K extends HoldfastEventType> = (event: HoldfastEvent<K>) => void | Promise<void>
+
+/** A `'*'` subscriber sees every event, discriminated by `type` */
+export type AnyEventHandler = (event: AnyHoldfastEvent) => void | Promise<void>
 
 /**
  * An event on its way through the middleware chain. Handlers see it as a read-only
@@ -103,7 +105,8 @@ export type CleanupLayer = (peer: PeerId, reason: CleanupReason) => void | Promi
 
 export interface CleanupBroadcaster extends Introspectable {
   // one event stream
-  subscribe<K extends HoldfastEventType | '*'>(type: K, handler: EventHandler<K>, opts?: SubscribeOptions): () => void
+  subscribe<K extends HoldfastEventType>(type: K, handler: EventHandler<K>, opts?: SubscribeOptions): () => void
+  subscribe(type: '*', handler: AnyEventHandler, opts?: SubscribeOptions): () => void
   publish<K extends HoldfastEventType>(type: K, detail: HoldfastEvents[K]): void
   use(middleware: Middleware): void
   stats(): BroadcasterStats
