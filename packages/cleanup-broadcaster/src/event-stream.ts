@@ -75,6 +75,9 @@ export class EventStream {
     if (!isHoldfastEventType(type)) {
       throw new UnknownEventTypeError(String(type))
     }
+    if (detail == null || typeof detail !== 'object') {
+      throw new InvalidArgumentError(`the detail of ${type} must be an object`, 'detail')
+    }
     this.totalEvents++
     this.counts.set(type, (this.counts.get(type) ?? 0) + 1)
 
