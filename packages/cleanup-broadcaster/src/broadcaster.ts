@@ -169,7 +169,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   // ---------------------------------------------------------------- the event stream
 
   subscribe<K extends HoldfastEventType>(type: K, handler: EventHandler<K>, opts?: SubscribeOptions): () => void
-  subscribe(type: '*', handler: AnyEventHandler, opts?: SubscribeOptions): () => void
+  subscribe (type: '*', handler: AnyEventHandler, opts?: SubscribeOptions): () => void
   subscribe<K extends HoldfastEventType>(type: K | '*', handler: EventHandler<K> | AnyEventHandler, opts?: SubscribeOptions): () => void {
     return this.stream.subscribe(type, handler, opts)
   }

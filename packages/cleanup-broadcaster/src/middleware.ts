@@ -143,7 +143,7 @@ export function timeout (ms: number): Middleware {
 export type Validator<K extends HoldfastEventType> = (detail: HoldfastEvents[K]) => boolean
 
 /** One validator per event type; `'*'` applies to every type (after the type's own). */
-export type Schemas = { [K in HoldfastEventType]?: Validator<K> } & { '*'?: (detail: unknown) => boolean }
+export type Schemas = { [K in HoldfastEventType]?: Validator<K> } & { '*'?(detail: unknown): boolean }
 
 /** Drops events whose detail fails its schema (a throwing validator counts as a failure). */
 export function validation (schemas: Schemas): Middleware {

@@ -15,7 +15,7 @@ export interface ConnectionFacts {
  * the peer is lost:
  * - different path kinds are not replacements (a relayed backup beside a direct path is wanted);
  * - dialed by different ends (simultaneous dial): keep the one dialed by the peer whose ID
- *   sorts first, which both ends compute the same way;
+ * sorts first, which both ends compute the same way;
  * - both dialed by us: the newer wins; both dialed by them: they decide, we do nothing.
  */
 export function replacementVictim (newer: ConnectionFacts, older: ConnectionFacts, localPeer: string, remotePeer: string): 'older' | 'newer' | 'none' {

@@ -1,7 +1,7 @@
-import { expect } from 'aegir/chai'
 import { connect, createFakeClock, createNode, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { memory } from '@libp2p/memory'
 import { multiaddr } from '@multiformats/multiaddr'
+import { expect } from 'aegir/chai'
 import { cleanupBroadcaster } from '../src/index.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
 import type { CleanupBroadcaster, CleanupReport, HoldfastEvent, HoldfastEvents, HoldfastEventType } from '@holdfast/interface'

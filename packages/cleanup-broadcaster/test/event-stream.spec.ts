@@ -1,5 +1,5 @@
-import { expect } from 'aegir/chai'
 import { createFakeClock, createNode, expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { expect } from 'aegir/chai'
 import { cleanupBroadcaster, coreSchemas, dedup, defaultChain, logging, metrics, productionChain, rateLimit, recovery, timeout, validation } from '../src/index.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
 import type { CleanupBroadcaster, HoldfastEvent } from '@holdfast/interface'
@@ -83,30 +83,34 @@ describe('cleanup-broadcaster: the event stream and its middleware', () => {
       expect(() => broadcaster.subscribe('peer:bogus' as any, () => {})).to.throw().with.property('name', 'UnknownEventTypeError')
       expect(() => { broadcaster.publish('peer:bogus' as any, { peer }) }).to.throw().with.property('name', 'UnknownEventTypeError')
       expect(() => { broadcaster.publish('__proto__' as any, { peer }) }).to.throw().with.property('name', 'UnknownEventTypeError')
+      const b = broadcaster
       for (const detail of [null, undefined, 'peer', 7]) {
-        expect(() => { broadcaster.publish('peer:removed', detail as any) }).to.throw().with.property('name', 'InvalidArgumentError')
+        expect(() => { b.publish('peer:removed', detail as any) }).to.throw().with.property('name', 'InvalidArgumentError')
       }
       expect(broadcaster.stats()).to.deep.equal(before)
     })
 
     it('non-PeerId targets', async () => {
+      const b = broadcaster
       for (const target of [undefined, null, 'QmPeer', 42, {}, { toString: () => 'x' }]) {
-        await expect(broadcaster.track(target as any, async () => 1)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        expect(() => broadcaster.signalFor(target as any)).to.throw().with.property('name', 'InvalidArgumentError')
-        await expect(broadcaster.cleanup(target as any, 'manual')).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        await expect(broadcaster.whenReady(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        expect(() => { broadcaster.markReady(target as any, 'x') }).to.throw().with.property('name', 'InvalidArgumentError')
+        await expect(b.track(target as any, async () => 1)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        expect(() => b.signalFor(target as any)).to.throw().with.property('name', 'InvalidArgumentError')
+        await expect(b.cleanup(target as any, 'manual')).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        await expect(b.whenReady(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        expect(() => { b.markReady(target as any, 'x') }).to.throw().with.property('name', 'InvalidArgumentError')
       }
       for (const target of [undefined, 'QmPeer', [], ['not a multiaddr']]) {
-        await expect(broadcaster.dial(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        await expect(b.dial(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
       }
       expectNoLeaks(broadcaster, ['nodeListeners'])
     })
 
     it('negative, zero and NaN timeouts', async () => {
+      const b = broadcaster
+      const self = peer
       for (const value of [-1, 0, Number.NaN, Number.POSITIVE_INFINITY, '10']) {
-        await expect(broadcaster.track(peer, async () => 1, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        await expect(broadcaster.whenReady(peer, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        await expect(b.track(self, async () => 1, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
+        await expect(b.whenReady(self, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
       }
       expect(() => timeout(-5)).to.throw().with.property('name', 'InvalidArgumentError')
       expect(() => rateLimit(0)).to.throw().with.property('name', 'InvalidArgumentError')
@@ -126,8 +130,9 @@ describe('cleanup-broadcaster: the event stream and its middleware', () => {
     })
 
     it('bad config fails at construction with InvalidConfigError', async () => {
+      const components = { logger: node.logger, peerId: peer }
       for (const init of [{ closingWindowMs: -1 }, { closingWindowMs: Number.NaN }, { readyConditions: [] }, { middleware: ['x'] }]) {
-        expect(() => cleanupBroadcaster(init as any)({ logger: node.logger, events: undefined, connectionManager: undefined, peerId: peer } as any))
+        expect(() => cleanupBroadcaster(init as any)(components as any))
           .to.throw().with.property('name', 'InvalidConfigError')
       }
     })

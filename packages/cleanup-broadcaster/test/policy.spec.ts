@@ -1,5 +1,5 @@
-import { expect } from 'aegir/chai'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { expect } from 'aegir/chai'
 import fc from 'fast-check'
 import { cleanupTrigger, isReady, replacementVictim } from '../src/policy.ts'
 import type { ConnectionFacts } from '../src/policy.ts'
@@ -48,7 +48,8 @@ describe('policy', () => {
         const theirsSameOrder = replacementVictim(flip(newer), flip(older), b, a)
         const theirsOtherOrder = replacementVictim(flip(older), flip(newer), b, a)
         const closedByMe = mine === 'none' ? undefined : mine
-        const closedByThem = [theirsSameOrder, theirsOtherOrder === 'older' ? 'newer' : theirsOtherOrder === 'newer' ? 'older' : 'none']
+        const swap = { older: 'newer', newer: 'older', none: 'none' } as const
+        const closedByThem = [theirsSameOrder, swap[theirsOtherOrder]]
         for (const theirs of closedByThem) {
           if (closedByMe !== undefined && theirs !== 'none') {
             expect(theirs).to.equal(closedByMe)

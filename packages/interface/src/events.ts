@@ -3,8 +3,8 @@
  * cleanup broadcaster. One subscription sees them all.
  */
 
-import type { NetworkCleanupReason, NetworkEvent, RecoveryAction } from './network.ts'
 import type { PathKind, PathMode } from './names.ts'
+import type { NetworkCleanupReason, NetworkEvent, RecoveryAction } from './network.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /** Why a peer's cleanup ran */
