@@ -1,35 +1,63 @@
 /**
  * @packageDocumentation
  *
- * One typed connection-event stream for every layer, a top-down cleanup chain per peer that
- * runs the moment the peer is gone, and work bound to a peer (or one connection) that fails
- * at once instead of waiting for its timeout. A libp2p service with the capability
- * `@holdfast/cleanup-broadcaster`.
+ * When a connection dies, every layer of an app usually finds out on its own and late: a
+ * pending request waits for its 30 s timeout, a cache keeps a dead handle, a dial in progress
+ * cannot be cancelled. This service gives a libp2p node one event stream that every layer
+ * subscribes to, binds pending work to a peer (or to one connection) so it fails the moment the
+ * peer goes, and runs an ordered cleanup chain per peer, app layer first, transport last.
  *
  * @example
  *
  * ```TypeScript
- * import { createLibp2p } from 'libp2p'
+ * import { noise } from '@chainsafe/libp2p-noise'
+ * import { yamux } from '@chainsafe/libp2p-yamux'
  * import { cleanupBroadcaster, defaultChain } from '@holdfast/cleanup-broadcaster'
+ * import { identify } from '@libp2p/identify'
+ * import { tcp } from '@libp2p/tcp'
+ * import { createLibp2p } from 'libp2p'
  *
  * const node = await createLibp2p({
- *   // ...transports, encrypters, muxers
+ *   addresses: { listen: ['/ip4/0.0.0.0/tcp/0'] },
+ *   transports: [tcp()],
+ *   connectionEncrypters: [noise()],
+ *   streamMuxers: [yamux()],
  *   services: {
- *     broadcaster: cleanupBroadcaster({ middleware: defaultChain() })
+ *     identify: identify(),
+ *     broadcaster: cleanupBroadcaster({
+ *       middleware: defaultChain(),
+ *       readyConditions: ['connected', 'identified']
+ *     })
  *   }
  * })
- *
  * const { broadcaster } = node.services
  *
- * // every layer sees every event
+ * // one stream, many subscribers; '*' sees everything
  * broadcaster.subscribe('peer:gone', ({ detail }) => console.info('gone', detail.peer.toString()))
  *
- * // a request bound to the peer rejects with ConnectionClosedError the moment the peer goes
- * const reply = await broadcaster.track(peerId, async (signal) => askPeer(peerId, { signal }), { timeout: 30_000 })
+ * // readiness instead of sleeps
+ * await node.dial(remoteAddr)
+ * await broadcaster.whenReady(remotePeer, { timeout: 5_000 })
  *
- * // top-down cleanup: the app layer first, the transport last
+ * // a request bound to the peer: rejects with ConnectionClosedError the moment the peer goes,
+ * // not after its own timeout
+ * const answer = await broadcaster.track(remotePeer, async (signal) => ask(remotePeer, { signal }), { timeout: 30_000 })
+ *
+ * // top-down cleanup: lower order runs first
  * broadcaster.onCleanup('request-cache', 10, (peer) => { cache.delete(peer.toString()) })
+ * broadcaster.onCleanup('connection-pool', 90, async (peer) => { await pool.drop(peer) })
+ *
+ * // a dial that a cleanup can cancel at any of its three checkpoints
+ * const connection = await broadcaster.dial(remotePeer, { signal })
+ *
+ * // logout: clean every peer and close every connection
+ * await broadcaster.closeAll('user-logout')
  * ```
+ *
+ * Other holdfast services find it through the capability `@holdfast/cleanup-broadcaster`
+ * (`serviceDependencies`), and publish their own events (`peer:held`, `path:changed`,
+ * `member:joined`, ...) through it, so one subscription sees everything. All event types and
+ * their details are declared in `HoldfastEvents` in `@holdfast/interface`.
  */
 
 import { CleanupBroadcaster as CleanupBroadcasterClass } from './broadcaster.ts'

@@ -1,15 +1,22 @@
 /**
  * @packageDocumentation
  *
- * Shared types of the Holdfast services: the `HoldfastEvents` map every service publishes
- * through the cleanup broadcaster, the error classes (match on `err.name`), peer-store tag
- * names, service capability names, path types, the injectable `Clock`, and the contract of
- * the cleanup broadcaster.
+ * The contracts every holdfast service shares, so one can depend on another's shape without
+ * its implementation:
+ *
+ * - `HoldfastEvents`: the closed, typed map of every event published through the cleanup broadcaster, with `HOLDFAST_EVENT_TYPES` / `isHoldfastEventType` at run time;
+ * - errors with a stable `name` (match on `err.name`, never `instanceof`): `ConnectionClosedError`, `PeerClosingError`, `AddressRequiredError`, `NotRealmMemberError`, `RealmAuthError`, `NoAvailablePathError`, `ConnectionLimitError`, `InvalidConfigError`, `InvalidArgumentError`, `UnknownEventTypeError`, `TimeoutError`, and libp2p's `AbortError` re-exported as the one "you cancelled this" error;
+ * - `TAGS` (`realm-member`, `dht-routing`, `relay-active`, `relay-backup`, `app-protected`) and `CAPABILITIES` (`@holdfast/<package>`);
+ * - `PathKind` (`direct` | `relayed`) and `PathMode` (`relay-only` | `direct-primary` | `fallback`);
+ * - the network-supervisor's snapshot and event types;
+ * - `Clock` and `systemClock`: all holdfast time goes through an injectable clock;
+ * - the `CleanupBroadcaster` contract, `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind.
  *
  * @example
  *
  * ```TypeScript
- * import { TAGS, CAPABILITIES } from '@holdfast/interface'
+ * import { serviceDependencies } from '@libp2p/interface'
+ * import { CAPABILITIES } from '@holdfast/interface'
  * import type { CleanupBroadcaster } from '@holdfast/interface'
  *
  * class MyService {

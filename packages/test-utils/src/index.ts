@@ -3,7 +3,12 @@
  *
  * Private test helpers for the holdfast packages: real libp2p nodes wired over
  * `@libp2p/memory` or TCP on 127.0.0.1, a fake clock implementing holdfast's `Clock`, and
- * leak checks over a service's `internalSizes()`.
+ * leak checks over a service's `internalSizes()`. Not published.
+ *
+ * - `createNode({ transport: 'memory' | 'tcp', services, config })`: a started node with noise, yamux, identify and ping, on a unique `/memory/...` address or on `/ip4/127.0.0.1/tcp/0`
+ * - `createNodes(n)`, `connect(a, b, { force })` (resolves when both ends have the connection), `disconnect(a, b)` (resolves when both ends saw `peer:disconnect`), `stopAll`, `onceEvent(node, type, filter)`
+ * - `createFakeClock()`: a holdfast `Clock` on `@sinonjs/fake-timers` with `tick`, `tickAsync` and `countTimers`; nothing global is faked, so libp2p keeps real time and only the code handed the clock sees fake time
+ * - `expectNoLeaks(service, except?)` / `leftovers(service)`: every `internalSizes()` entry must be zero
  */
 
 export { createNode, createNodes, connect, disconnect, stopAll, onceEvent } from './nodes.ts'
