@@ -40,12 +40,17 @@ interface ReadyWaiter {
   reject(error: Error): void
 }
 
+/**
+ * One per peer with connections, work or waiters. Kept small (spec 01: < 512 bytes per
+ * connected peer): every field is set in the literal so V8 keeps them in-object, arrays are
+ * replaced rather than grown, and `connected` is implied by `connections` instead of stored.
+ */
 interface PeerEntry extends WorkOwner {
   readonly peer: PeerId
-  readonly key: string
-  connections: ConnectionEntry[]
-  /** readiness conditions marked since the peer connected */
-  marked?: Set<string>
+  /** replaced, never pushed to, so the backing store is exactly as long as needed */
+  connections: readonly ConnectionEntry[]
+  /** readiness conditions marked since the peer connected, other than `connected` */
+  marked?: readonly string[]
   ready: boolean
   waiters?: Set<ReadyWaiter>
   /** new work fails fast with PeerClosingError */
@@ -64,6 +69,9 @@ interface Layer {
   readonly order: number
   readonly fn: CleanupLayer
 }
+
+/** The condition the broadcaster marks itself: true while the peer has a connection */
+const CONNECTED = 'connected'
 
 const pathOf = (connection: Connection): PathKind => connection.direct === false ? 'relayed' : 'direct'
 
@@ -398,7 +406,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     }
     const peers = new Map<string, PeerId>()
     for (const entry of this.peers.values()) {
-      peers.set(entry.key, entry.peer)
+      peers.set(entry.peer.toString(), entry.peer)
     }
     for (const connection of this.components.connectionManager.getConnections()) {
       peers.set(connection.remotePeer.toString(), connection.remotePeer)
@@ -538,7 +546,9 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       this.log.trace('ignoring %s for %p: not connected', condition, peer)
       return
     }
-    (entry.marked ??= new Set()).add(condition)
+    if (condition !== CONNECTED && !(entry.marked?.includes(condition) ?? false)) {
+      entry.marked = [...(entry.marked ?? []), condition]
+    }
     this.evaluateReadiness(entry)
   }
 
@@ -602,7 +612,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   }
 
   private evaluateReadiness (entry: PeerEntry): void {
-    if (entry.ready || entry.connections.length === 0 || !isReady(this.readyConditions, entry.marked)) {
+    if (entry.ready || entry.connections.length === 0 || !isReady(this.readyConditions, entry.marked, CONNECTED)) {
       return
     }
     entry.ready = true
@@ -683,13 +693,13 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     if (entry.connections.some(c => c.connection.id === connection.id) || connection.status !== 'open') {
       return
     }
-    entry.connections.push({ connection })
+    entry.connections = [...entry.connections, { connection, controller: undefined, work: undefined }]
     entry.gone = false
     this.publish('connection:state', { peer: connection.remotePeer, connectionId: connection.id, state: 'open', direction: connection.direction, path: pathOf(connection) })
     if (this.replaceConnections) {
       this.replaceOlder(entry, connection)
     }
-    this.markReady(connection.remotePeer, 'connected')
+    this.evaluateReadiness(entry)
   }
 
   private replaceOlder (entry: PeerEntry, newer: Connection): void {
@@ -701,7 +711,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       const victim = replacementVictim(
         { direction: newer.direction, path: pathOf(newer) },
         { direction: older.connection.direction, path: pathOf(older.connection) },
-        local, entry.key)
+        local, entry.peer.toString())
       if (victim === 'none') {
         continue
       }
@@ -773,7 +783,20 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     const key = peer.toString()
     let entry = this.peers.get(key)
     if (entry == null) {
-      entry = { peer, key, connections: [], ready: false, closing: false, closeRequested: false, gone: false }
+      entry = {
+        peer,
+        connections: [],
+        marked: undefined,
+        ready: false,
+        waiters: undefined,
+        closing: false,
+        closingTimer: undefined,
+        cleaning: undefined,
+        closeRequested: false,
+        gone: false,
+        controller: undefined,
+        work: undefined
+      }
       this.peers.set(key, entry)
     }
     return entry
@@ -782,8 +805,11 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   /** Drops the entry once nothing refers to the peer any more: no leftovers per peer */
   private release (entry: PeerEntry): void {
     if (entry.connections.length === 0 && countWork(entry) === 0 && (entry.waiters?.size ?? 0) === 0 &&
-        !entry.closing && entry.cleaning == null && this.peers.get(entry.key) === entry) {
-      this.peers.delete(entry.key)
+        !entry.closing && entry.cleaning == null) {
+      const key = entry.peer.toString()
+      if (this.peers.get(key) === entry) {
+        this.peers.delete(key)
+      }
     }
   }
 

@@ -29,10 +29,10 @@ export function replacementVictim (newer: ConnectionFacts, older: ConnectionFact
   return newer.direction === 'outbound' ? 'older' : 'none'
 }
 
-/** True when every required condition has been marked */
-export function isReady (required: readonly string[], marked: ReadonlySet<string> | undefined): boolean {
+/** True when every required condition has been marked (`implied` counts as marked) */
+export function isReady (required: readonly string[], marked: readonly string[] | undefined, implied?: string): boolean {
   for (const condition of required) {
-    if (marked?.has(condition) !== true) {
+    if (condition !== implied && marked?.includes(condition) !== true) {
       return false
     }
   }

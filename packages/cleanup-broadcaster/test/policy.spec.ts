@@ -62,9 +62,15 @@ describe('policy', () => {
   describe('isReady', () => {
     it('needs every condition', () => {
       expect(isReady(['connected'], undefined)).to.be.false()
-      expect(isReady(['connected'], new Set(['connected']))).to.be.true()
-      expect(isReady(['connected', 'realm-auth'], new Set(['connected']))).to.be.false()
-      expect(isReady(['connected', 'realm-auth'], new Set(['realm-auth', 'connected', 'extra']))).to.be.true()
+      expect(isReady(['connected'], ['connected'])).to.be.true()
+      expect(isReady(['connected', 'realm-auth'], ['connected'])).to.be.false()
+      expect(isReady(['connected', 'realm-auth'], ['realm-auth', 'connected', 'extra'])).to.be.true()
+    })
+
+    it('an implied condition needs no mark', () => {
+      expect(isReady(['connected'], undefined, 'connected')).to.be.true()
+      expect(isReady(['connected', 'identified'], undefined, 'connected')).to.be.false()
+      expect(isReady(['connected', 'identified'], ['identified'], 'connected')).to.be.true()
     })
   })
 
