@@ -203,7 +203,17 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
 
   // ---------------------------------------------------------------- work bound to a peer
 
-  async track<T>(target: PeerId | Connection, work: (signal: AbortSignal) => Promise<T>, opts: TrackOptions = {}): Promise<T> {
+  track<T>(target: PeerId | Connection, work: (signal: AbortSignal) => Promise<T>, opts: TrackOptions = {}): Promise<T> {
+    // not an async method: the promise handed out is the one a cleanup rejects, so a
+    // caller's handler runs in the first microtask after the trigger, not several hops later
+    try {
+      return this.startTracking(target, work, opts)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  private startTracking<T>(target: PeerId | Connection, work: (signal: AbortSignal) => Promise<T>, opts: TrackOptions): Promise<T> {
     if (!isPeerId(target) && !isConnection(target)) {
       throw new InvalidArgumentError('target must be a PeerId or a Connection', 'target')
     }
@@ -443,17 +453,23 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
         }
         work.reject(error)
       }
-      owner.controller?.abort(error)
-      owner.controller = undefined
+      abortAfterRejections(owner, error)
     }
     this.resetReadiness(entry, error)
     this.metrics?.cleanups.increment({ [reason]: true })
     this.metrics?.rejected.increment(pendingRejected)
     this.metrics?.dialsAborted.increment(dialsAborted)
 
-    const cleaning = this.finishCleanup(entry, reason, { start, pendingRejected, dialsAborted })
-    entry.cleaning = cleaning
-    return cleaning
+    // set before the rest runs: with no async layer it finishes synchronously, and must find
+    // (and clear) its own mark rather than leave a settled promise behind for the next cleanup
+    const { promise, resolve, reject } = Promise.withResolvers<CleanupReport>()
+    entry.cleaning = promise
+    this.finishCleanup(entry, reason, { start, pendingRejected, dialsAborted }).then(resolve, (err: Error) => {
+      entry.cleaning = undefined
+      this.endClosing(entry)
+      reject(err)
+    })
+    return promise
   }
 
   /** Steps 3 to 6: the layers top-down, closing connections, the report, the closing window */
@@ -741,6 +757,8 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     if (entry.connections.length === 0) {
       this.peerGone(entry)
     }
+    // libp2p may report the disconnect (and we clean up) before this close: the entry can go now
+    this.release(entry)
   }
 
   /** Rejects the work bound to one connection and forgets the connection's signal */
@@ -753,8 +771,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     for (const work of drain(owner)) {
       work.reject(error)
     }
-    owner.controller?.abort(error)
-    owner.controller = undefined
+    abortAfterRejections(owner, error)
   }
 
   /** The last connection closed (or libp2p said the peer disconnected): full cleanup, once */
@@ -804,8 +821,8 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
 
   /** Drops the entry once nothing refers to the peer any more: no leftovers per peer */
   private release (entry: PeerEntry): void {
-    if (entry.connections.length === 0 && countWork(entry) === 0 && (entry.waiters?.size ?? 0) === 0 &&
-        !entry.closing && entry.cleaning == null) {
+    if (!entry.closing && entry.cleaning == null && entry.connections.length === 0 &&
+        countWork(entry) === 0 && (entry.waiters?.size ?? 0) === 0) {
       const key = entry.peer.toString()
       if (this.peers.get(key) === entry) {
         this.peers.delete(key)
@@ -882,6 +899,19 @@ function countWork (entry: PeerEntry): number {
     count += c.work?.size ?? 0
   }
   return count
+}
+
+/**
+ * Aborts the owner's signal one microtask later: the rejections queued just before reach
+ * their callers first, and the work's own abort listeners (often one per request) run after.
+ * New `signalFor` calls already get an aborted signal, since the controller is dropped now.
+ */
+function abortAfterRejections (owner: WorkOwner, error: Error): void {
+  const controller = owner.controller
+  owner.controller = undefined
+  if (controller != null) {
+    queueMicrotask(() => { controller.abort(error) })
+  }
 }
 
 /** Empties an owner's work set and returns what was in it */

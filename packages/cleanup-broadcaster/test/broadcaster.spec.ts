@@ -87,6 +87,19 @@ for (const transport of ['memory', 'tcp'] as const) {
       expect(await outcomesC).to.deep.equal(Array(10).fill('ConnectionClosedError'))
     })
 
+    it('every disconnect of the same peer cleans it again, and no entry outlives the peer', async () => {
+      const { broadcaster } = a.services
+      for (let round = 1; round <= 3; round++) {
+        await connect(a, b)
+        const outcomes = settled(Array.from({ length: 10 }, async () => broadcaster.track(b.peerId, untilAborted)))
+        const cleaned = nextEvent(broadcaster, 'peer:cleaned')
+        await disconnect(a, b)
+        expect(await outcomes).to.deep.equal(Array(10).fill('ConnectionClosedError'), `round ${round}`)
+        expect((await cleaned).report.pendingRejected).to.equal(10)
+        expect(broadcaster.internalSizes()).to.include({ peers: 0, connections: 0, pending: 0, closing: 0 })
+      }
+    })
+
     it('rejects synchronously in the tick of the close event, not at the work timeout', async () => {
       const { broadcaster } = a.services
       await connect(a, b)
