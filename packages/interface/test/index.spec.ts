@@ -45,3 +45,28 @@ describe('@holdfast/interface', () => {
     expect(fired).to.be.false()
   })
 })
+
+describe('findService', () => {
+  it('finds a service of a real node by capability, and nothing for an unknown one', async () => {
+    const { createLibp2p } = await import('libp2p')
+    const { serviceCapabilities } = await import('@libp2p/interface')
+    let found: { name: string } | undefined
+    let missing: unknown = 'not looked up'
+    const node = await createLibp2p({
+      services: {
+        provider: () => ({ name: 'provider', [serviceCapabilities]: ['@holdfast/example'] }),
+        user: (components: object) => ({
+          start () {
+            found = api.findService(components, '@holdfast/example')
+            missing = api.findService(components, '@holdfast/absent')
+          },
+          stop () {}
+        })
+      }
+    })
+    await node.stop()
+    expect(found?.name).to.equal('provider')
+    expect(missing).to.be.undefined()
+    expect(api.findService({}, '@holdfast/example')).to.be.undefined()
+  })
+})
