@@ -237,35 +237,18 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       throw new ConnectionClosedError(`Connection ${(target as Connection).id} is not open`, peer)
     }
 
-    const { promise, resolve, reject } = Promise.withResolvers<T>()
     const timeoutController = opts.timeout === undefined ? undefined : new AbortController()
     const bound = this.workSignal(owner, opts.signal, timeoutController?.signal)
     let timer: unknown
-    let settled = false
-
-    const record: PendingWork = {
-      kind: 'track',
-      reject: (error) => { settle(error) }
-    }
-    const settle = (error?: Error, value?: T): void => {
-      if (settled) {
-        return
-      }
-      settled = true
-      owner.work?.delete(record)
+    const pending = addWork<T>(owner, 'track', () => {
       if (timer !== undefined) {
         this.clearTimer(timer)
       }
       bound.release()
       this.release(entry)
-      if (error != null) {
-        reject(error)
-      } else {
-        resolve(value as T)
-      }
-    }
+    })
+    const settle = pending.settle
 
-    (owner.work ??= new Set()).add(record)
     // the owner's own abort rejects the record directly (cleanup); only a caller's signal or
     // the timeout needs a listener
     bound.onCallerAbort(() => {
@@ -284,7 +267,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     } catch (error) {
       settle(asError(error))
     }
-    return promise
+    return pending.promise
   }
 
   signalFor (target: PeerId | Connection): AbortSignal {
@@ -314,36 +297,18 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     const openBefore = new Set(entry?.connections.map(c => c.connection.id))
     const bound = entry == null ? undefined : this.workSignal(entry, opts.signal)
     const signal = bound == null ? opts.signal : bound.signal
-    const { promise, resolve, reject } = Promise.withResolvers<Connection>()
-    let settled = false
-    const record: PendingWork = {
-      kind: 'dial',
-      reject: (error) => { settle(error) }
-    }
-    const settle = (error?: Error, connection?: Connection): void => {
-      if (settled) {
-        return
-      }
-      settled = true
+    const pending = addWork<Connection>(entry, 'dial', () => {
+      bound?.release()
       if (entry != null) {
-        entry.work?.delete(record)
-        bound?.release()
         this.release(entry)
       }
-      if (error != null) {
-        reject(error)
-      } else {
-        resolve(connection as Connection)
-      }
-    }
-    if (entry != null) {
-      (entry.work ??= new Set()).add(record)
-    }
+    })
+    const settle = pending.settle
 
     // checkpoint 2: while dialing, the peer's signal is combined with the caller's
     this.components.connectionManager.openConnection(target, { ...opts, signal }).then(connection => {
       // checkpoint 3: the connection opened, but the dial was cancelled meanwhile
-      const cancelled = settled || signal?.aborted === true || this.isClosing(connection.remotePeer)
+      const cancelled = pending.isSettled() || signal?.aborted === true || this.isClosing(connection.remotePeer)
       if (cancelled && !openBefore.has(connection.id)) {
         this.closeConnection(connection, 'dial-cancelled')
       }
@@ -361,7 +326,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
         settle(error)
       }
     })
-    return promise
+    return pending.promise
   }
 
   isClosing (peer: PeerId): boolean {
@@ -899,6 +864,40 @@ function countWork (entry: PeerEntry): number {
     count += c.work?.size ?? 0
   }
   return count
+}
+
+interface WorkHandle<T> {
+  readonly promise: Promise<T>
+  /** settles once; later calls are ignored */
+  settle(error?: Error, value?: T): void
+  isSettled(): boolean
+}
+
+/**
+ * Registers pending work on its owner (a peer, one connection, or nothing for a dial whose
+ * peer is not known yet) so a cleanup can reject it; settling it takes it off and runs `done`.
+ */
+function addWork<T> (owner: WorkOwner | undefined, kind: PendingWork['kind'], done: () => void): WorkHandle<T> {
+  const { promise, resolve, reject } = Promise.withResolvers<T>()
+  let settled = false
+  const record: PendingWork = { kind, reject: (error) => { settle(error) } }
+  const settle = (error?: Error, value?: T): void => {
+    if (settled) {
+      return
+    }
+    settled = true
+    owner?.work?.delete(record)
+    done()
+    if (error != null) {
+      reject(error)
+    } else {
+      resolve(value as T)
+    }
+  }
+  if (owner != null) {
+    (owner.work ??= new Set()).add(record)
+  }
+  return { promise, settle, isSettled: () => settled }
 }
 
 /**

@@ -5,7 +5,7 @@ import { expect } from 'aegir/chai'
 import { cleanupBroadcaster } from '../src/index.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
 import type { CleanupBroadcaster, CleanupReport, HoldfastEvent, HoldfastEvents, HoldfastEventType } from '@holdfast/interface'
-import type { TransportKind } from '@holdfast/test-utils'
+import type { FakeClock, TransportKind } from '@holdfast/test-utils'
 import type { Libp2p } from '@libp2p/interface'
 
 type Node = Libp2p<{ broadcaster: CleanupBroadcaster }>
@@ -89,9 +89,10 @@ for (const transport of ['memory', 'tcp'] as const) {
 
     it('every disconnect of the same peer cleans it again, and no entry outlives the peer', async () => {
       const { broadcaster } = a.services
+      const peerB = b.peerId
       for (let round = 1; round <= 3; round++) {
         await connect(a, b)
-        const outcomes = settled(Array.from({ length: 10 }, async () => broadcaster.track(b.peerId, untilAborted)))
+        const outcomes = settled(Array.from({ length: 10 }, async () => broadcaster.track(peerB, untilAborted)))
         const cleaned = nextEvent(broadcaster, 'peer:cleaned')
         await disconnect(a, b)
         expect(await outcomes).to.deep.equal(Array(10).fill('ConnectionClosedError'), `round ${round}`)
@@ -248,7 +249,8 @@ for (const transport of ['memory', 'tcp'] as const) {
     })
 
     describe('dial cancellation checkpoints', () => {
-      it('1: before dialing, a closing peer fails at once', async () => {
+      /** A's broadcaster with a 5 s closing window on a fake clock, B just cleaned up: B is closing */
+      async function closingPeerB (): Promise<{ broadcaster: CleanupBroadcaster, clock: FakeClock }> {
         const clock = createFakeClock()
         await a.stop()
         a = await withBroadcaster(transport, { closingWindowMs: 5_000, clock })
@@ -256,6 +258,11 @@ for (const transport of ['memory', 'tcp'] as const) {
         await connect(a, b)
         await broadcaster.cleanup(b.peerId, 'manual')
         expect(broadcaster.isClosing(b.peerId)).to.be.true()
+        return { broadcaster, clock }
+      }
+
+      it('1: before dialing, a closing peer fails at once', async () => {
+        const { broadcaster, clock } = await closingPeerB()
         await expect(broadcaster.dial(b.peerId)).to.eventually.be.rejected.with.property('name', 'PeerClosingError')
         await expect(broadcaster.dial(b.getMultiaddrs())).to.eventually.be.rejected.with.property('name', 'PeerClosingError')
         expect(a.getConnections(b.peerId)).to.have.lengthOf(0)
@@ -266,12 +273,7 @@ for (const transport of ['memory', 'tcp'] as const) {
       })
 
       it('3: after the connection opens, a dial the cleanup cancelled meanwhile closes the new connection', async () => {
-        const clock = createFakeClock()
-        await a.stop()
-        a = await withBroadcaster(transport, { closingWindowMs: 5_000, clock })
-        const { broadcaster } = a.services
-        await connect(a, b)
-        await broadcaster.cleanup(b.peerId, 'manual')
+        const { broadcaster, clock } = await closingPeerB()
         // an address without /p2p/ names no peer, so only checkpoint 3 can see who it reached
         const bare = b.getMultiaddrs().map(ma => multiaddr(ma.toString().replace(/\/p2p\/[^/]+$/, '')))
         const closed = onceEvent(a, 'connection:close', conn => conn.remotePeer.equals(b.peerId))
