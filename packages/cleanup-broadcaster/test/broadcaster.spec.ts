@@ -2,6 +2,7 @@ import { connect, createFakeClock, createNode, disconnect, expectNoLeaks, onceEv
 import { memory } from '@libp2p/memory'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
+import { isNode } from 'wherearewe'
 import { cleanupBroadcaster } from '../src/index.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
 import type { CleanupBroadcaster, CleanupReport, HoldfastEvent, HoldfastEvents, HoldfastEventType } from '@holdfast/interface'
@@ -36,7 +37,10 @@ async function withBroadcaster (transport: TransportKind, init?: CleanupBroadcas
   return createNode({ transport, services: { broadcaster: cleanupBroadcaster(init) } }) as unknown as Promise<Node>
 }
 
-for (const transport of ['memory', 'tcp'] as const) {
+// TCP on 127.0.0.1 in Node; browsers have no TCP, so there the memory transport alone
+const transports: TransportKind[] = isNode ? ['memory', 'tcp'] : ['memory']
+
+for (const transport of transports) {
   describe(`cleanup-broadcaster on real nodes over ${transport}`, () => {
     let a: Node
     let b: Libp2p

@@ -4,7 +4,7 @@
  */
 
 import type { PathKind, PathMode } from './names.ts'
-import type { NetworkCleanupReason, NetworkEvent, RecoveryAction } from './network.ts'
+import type { NetworkCleanupReason, NetworkEvent, RecoveryAction, ReconnectReason } from './network.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /** Why a peer's cleanup ran */
@@ -19,7 +19,12 @@ export type CleanupReason =
   | 'manual'
   /** the broadcaster is stopping */
   | 'shutdown'
+  /** the network supervisor saw the network go away: dials in flight to unconnected peers are aborted */
+  | 'network-offline'
+  /** the app asked to drop every connection (network supervisor's `cleanup-connections`) */
   | NetworkCleanupReason
+  /** the first half of a network supervisor's force-reconnect: why every connection is being re-made */
+  | ReconnectReason
 
 export interface LayerReport {
   layer: string
