@@ -1,0 +1,41 @@
+/**
+ * Defaults, with why. The durations and counts are seed 004's JitterTolerance table
+ * (shared/seeds/004, "抖动容忍"); spec 04 keeps them.
+ */
+
+/** Seed 004: "no reconnect within 5 s of a disconnect"; most mobile flaps (Wi-Fi hand-over, a lift) end sooner. */
+export const TOLERANCE_WINDOW_MS = 5_000
+
+/** Seed 004: a lost peer's state is kept 30 s; after that the app should be told it is offline. */
+export const STATE_HOLD_TIME_MS = 30_000
+
+/** Seed 004: the first retry waits 1 s. */
+export const INITIAL_DELAY_MS = 1_000
+
+/** Seed 004: retries back off to at most 60 s. */
+export const MAX_DELAY_MS = 60_000
+
+/** Seed 004: each retry waits twice as long as the one before. */
+export const MULTIPLIER = 2
+
+/** Seed 004: ±20 %, so peers dropped together (one relay restarting) do not redial in lock-step. */
+export const JITTER = 0.2
+
+/** Seed 004: give up after 5 attempts. */
+export const MAX_ATTEMPTS = 5
+
+/**
+ * libp2p's `KEEP_ALIVE` (`@libp2p/interface`): any peer-store tag starting with it makes
+ * libp2p's reconnect queue redial the peer. Repeated here so policy.ts stays free of libp2p
+ * imports; a test checks the two are equal.
+ */
+export const KEEP_ALIVE_PREFIX = 'keep-alive'
+
+/**
+ * While holdfast holds a peer, its `keep-alive*` tags are renamed with this prefix (value kept,
+ * so libp2p's pruner ranks the peer the same) and libp2p's reconnect queue no longer sees them.
+ */
+export const PARKED_TAG_PREFIX = 'holdfast-parked:'
+
+/** setTimeout's limit (2^31 - 1 ms, ~24.8 days): longer durations would fire at once */
+export const MAX_DURATION_MS = 2_147_483_647

@@ -1,0 +1,122 @@
+import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
+import { createFakeClock, createNode } from '@holdfast/test-utils'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { reconnector } from '../src/index.ts'
+import type { Reconnector, ReconnectorEvents, ReconnectorEventType, ReconnectorInit } from '../src/index.ts'
+import type { CleanupBroadcaster, HoldfastEvents } from '@holdfast/interface'
+import type { FakeClock } from '@holdfast/test-utils'
+import type { AbortOptions, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+
+export type Node = Libp2p<{ reconnector: Reconnector, broadcaster?: CleanupBroadcaster }>
+
+/** mulberry32: a seeded uniform [0, 1) source, so a failing run can be replayed */
+export function seededRandom (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export interface DialRecord {
+  peer: string
+  /** fake time the dial started */
+  at: number
+  /** fake time its outcome was seen */
+  settledAt?: number
+  ok?: boolean
+}
+
+/** The node under test: the reconnector on a fake clock, every dial it makes recorded */
+export interface Harness {
+  node: Node
+  clock: FakeClock
+  dials: DialRecord[]
+  /** every event the reconnector dispatched, in order */
+  events: Array<{ type: ReconnectorEventType, detail: any, at: number }>
+  /** advance fake time in steps, letting each real dial settle before the next step */
+  advance(ms: number, until?: () => boolean): Promise<void>
+  count(type: ReconnectorEventType): number
+  dialsTo(peer: PeerId): DialRecord[]
+}
+
+const TYPES: ReconnectorEventType[] = ['peer:held', 'peer:reconnecting', 'peer:recovered', 'peer:removed', 'peer:online', 'peer:offline']
+
+/** Fake-time step: small enough that the time a dial failed is known to within it */
+export const STEP_MS = 25
+
+export async function createHarness (init: ReconnectorInit = {}, opts: { broadcaster?: boolean, services?: Record<string, (components: any) => unknown> } = {}): Promise<Harness> {
+  const clock = createFakeClock()
+  const dials: DialRecord[] = []
+  const pending = new Set<Promise<unknown>>()
+  const holder: { node?: Node } = {}
+  const dial = async (peer: PeerId, options: AbortOptions): Promise<unknown> => {
+    const record: DialRecord = { peer: peer.toString(), at: clock.now() }
+    dials.push(record)
+    const node = holder.node as Node
+    const dialing = node.services.broadcaster != null ? node.services.broadcaster.dial(peer, options) : node.dial(peer, options)
+    const settled = dialing.then(() => { record.ok = true }, () => { record.ok = false }).finally(() => {
+      record.settledAt = clock.now()
+      pending.delete(settled)
+    })
+    pending.add(settled)
+    return dialing
+  }
+  const services: Record<string, (components: any) => unknown> = { ...opts.services, reconnector: reconnector({ clock, dial, ...init }) }
+  if (opts.broadcaster !== false) {
+    services.broadcaster = cleanupBroadcaster()
+  }
+  const node = await createNode({ services }) as unknown as Node
+  holder.node = node
+  const events: Harness['events'] = []
+  for (const type of TYPES) {
+    node.services.reconnector.addEventListener(type, (event: ReconnectorEvents[typeof type]) => {
+      events.push({ type, detail: event.detail, at: clock.now() })
+    })
+  }
+  return {
+    node,
+    clock,
+    dials,
+    events,
+    async advance (ms, until = () => false) {
+      for (let done = 0; done < ms && !until(); done += STEP_MS) {
+        await clock.tickAsync(Math.min(STEP_MS, ms - done))
+        while (pending.size > 0) {
+          await Promise.all([...pending])
+        }
+      }
+    },
+    count: (type) => events.filter(e => e.type === type).length,
+    dialsTo: (peer) => dials.filter(d => d.peer === peer.toString())
+  }
+}
+
+let addresses = 0
+
+/** A remote peer with a fixed identity and address, so it can be stopped and come back as itself */
+export interface Remote {
+  key: PrivateKey
+  address: string
+  node: Libp2p
+  peerId: PeerId
+}
+
+export async function createRemote (): Promise<Remote> {
+  const key = await generateKeyPair('Ed25519')
+  const address = `/memory/reconnector-test-${process.pid}-${++addresses}`
+  const node = await createNode({ config: { privateKey: key, addresses: { listen: [address] } } })
+  return { key, address, node, peerId: node.peerId }
+}
+
+/** The same peer (key and address) started again after a stop */
+export async function restart (remote: Remote): Promise<void> {
+  remote.node = await createNode({ config: { privateKey: remote.key, addresses: { listen: [remote.address] } } })
+}
+
+export function detailsOf<K extends ReconnectorEventType> (h: Harness, type: K): Array<HoldfastEvents[K]> {
+  return h.events.filter(e => e.type === type).map(e => e.detail)
+}
