@@ -1,0 +1,36 @@
+/**
+ * The supervisor's own errors; shared ones (`InvalidArgumentError`, `InvalidConfigError`,
+ * `TimeoutError`, `AbortError`) come from `@holdfast/interface`. Match on `err.name`.
+ */
+
+/** The supervisor is not running: `handle()` before start or after stop, or a caller waiting when it stopped */
+export class SupervisorStoppedError extends Error {
+  static name = 'SupervisorStoppedError'
+
+  constructor (message = 'The network supervisor is stopped') {
+    super(message)
+    this.name = 'SupervisorStoppedError'
+  }
+}
+
+export interface StepFailure {
+  /** e.g. `pause-reconnector`, `redial-relays` */
+  step: string
+  error: Error
+}
+
+/**
+ * One or more steps of a recovery action failed; the others still ran (seed 001: "do not
+ * fail the whole cleanup"). The message lists every failed step, and becomes the
+ * `NetworkEventResult.error` of each caller of the batch.
+ */
+export class RecoveryStepError extends Error {
+  static name = 'RecoveryStepError'
+  readonly failures: readonly StepFailure[]
+
+  constructor (action: string, failures: readonly StepFailure[]) {
+    super(`${action}: ${failures.map(f => `${f.step} failed: ${f.error.message}`).join('; ')}`)
+    this.name = 'RecoveryStepError'
+    this.failures = failures
+  }
+}
