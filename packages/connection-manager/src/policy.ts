@@ -1,0 +1,191 @@
+/**
+ * The pure decisions of the connection manager: configuration checks, the seed's score, who a
+ * trim closes (go-libp2p's `getConnsToClose`), when an automatic trim may run, decay ticks and
+ * idleness. No libp2p imports, no timers: the manager gathers live state, calls these, and acts.
+ */
+
+import { OUTBOUND_BONUS, STREAMS_BONUS } from './constants.ts'
+import type { Limits, ScoreInput, ScoreParts, TrimMode } from '@holdfast/interface'
+
+/** The settings checked together: `Limits` plus the trim mode's hysteresis */
+export interface Settings extends Limits {
+  trimMode: TrimMode
+  hysteresis: number
+}
+
+export interface SettingProblem {
+  option: keyof Settings
+  message: string
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
+const isDuration = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+const isLimit = (v: unknown): v is number => v === Infinity || (isCount(v) && v >= 0)
+
+/** The first thing wrong with the settings, or undefined when they can be honoured */
+export function checkSettings (s: Settings): SettingProblem | undefined {
+  if (!isCount(s.lowWater) || s.lowWater < 1) {
+    return { option: 'lowWater', message: `lowWater must be a positive integer, got ${String(s.lowWater)}` }
+  }
+  if (!isCount(s.highWater) || s.highWater <= s.lowWater) {
+    return { option: 'highWater', message: `highWater must be an integer above lowWater (${s.lowWater}), got ${String(s.highWater)}` }
+  }
+  for (const option of ['gracePeriod', 'silencePeriod'] as const) {
+    if (!isDuration(s[option])) {
+      return { option, message: `${option} must be a non-negative finite number of ms, got ${String(s[option])}` }
+    }
+  }
+  for (const option of ['maxInbound', 'maxOutbound'] as const) {
+    if (!isLimit(s[option])) {
+      return { option, message: `${option} must be a non-negative integer or Infinity, got ${String(s[option])}` }
+    }
+  }
+  if (!(s.idleTimeout === Infinity || (isDuration(s.idleTimeout) && s.idleTimeout > 0))) {
+    return { option: 'idleTimeout', message: `idleTimeout must be a positive number of ms or Infinity, got ${String(s.idleTimeout)}` }
+  }
+  if (s.trimMode !== 'batch' && s.trimMode !== 'incremental') {
+    return { option: 'trimMode', message: `trimMode must be 'batch' or 'incremental', got ${String(s.trimMode)}` }
+  }
+  if (!isCount(s.hysteresis) || s.hysteresis < 1 || s.hysteresis > s.highWater - s.lowWater) {
+    return { option: 'hysteresis', message: `hysteresis must be an integer in 1..highWater - lowWater (${s.highWater - s.lowWater}), got ${String(s.hysteresis)}` }
+  }
+  return undefined
+}
+
+/** The default hysteresis for the watermarks: the constant, capped so it never goes below lowWater */
+export function defaultHysteresis (preferred: number, lowWater: number, highWater: number): number {
+  return Math.max(1, Math.min(preferred, highWater - lowWater))
+}
+
+/** The connection count a trim goes down to */
+export function trimTarget (s: Pick<Settings, 'trimMode' | 'lowWater' | 'highWater' | 'hysteresis'>): number {
+  return s.trimMode === 'batch' ? s.lowWater : s.highWater - s.hysteresis
+}
+
+/** Seed 004's bonuses: +10 with an outbound connection, +20 with an open stream */
+export function seedBonus (outbound: number, streams: number): number {
+  return (outbound > 0 ? OUTBOUND_BONUS : 0) + (streams > 0 ? STREAMS_BONUS : 0)
+}
+
+/** Seed 004's parts from a tag sum and the connection counts */
+export function seedParts (tags: number, outbound: number, streams: number): ScoreParts {
+  return { tags, outbound: outbound > 0 ? OUTBOUND_BONUS : 0, streams: streams > 0 ? STREAMS_BONUS : 0 }
+}
+
+/** Seed 004's parts of a score input */
+export function scoreParts (peer: Pick<ScoreInput, 'tags' | 'outbound' | 'streams'>): ScoreParts {
+  let tags = 0
+  for (const value of Object.values(peer.tags)) {
+    tags += value
+  }
+  return seedParts(tags, peer.outbound, peer.streams)
+}
+
+/** Seed 004's `CalculateScore`, the default `score` */
+export function seedScore (peer: ScoreInput): number {
+  return scoreParts(peer).tags + seedBonus(peer.outbound, peer.streams)
+}
+
+/** One connected peer as the trim plan sees it */
+export interface PlanPeer {
+  /** the peer ID string: the last tie-break */
+  key: string
+  score: number
+  connections: number
+  firstSeen: number
+  protected: boolean
+  inGrace: boolean
+}
+
+export interface PlanResult {
+  /** indices into the input, in closing order */
+  close: number[]
+  after: number
+  shortfall: number
+  protectedPeers: number
+  gracePeers: number
+}
+
+/**
+ * Closing order: lowest score first; on equal scores the peer seen most recently goes first
+ * (long-lived peers are worth more, as in libp2p's pruner); then the peer ID string, ascending,
+ * so the order never depends on insertion order or on the sort's stability.
+ */
+export function closingOrder (a: PlanPeer, b: PlanPeer): number {
+  if (a.score !== b.score) {
+    return a.score - b.score
+  }
+  if (a.firstSeen !== b.firstSeen) {
+    return b.firstSeen - a.firstSeen
+  }
+  if (a.key === b.key) {
+    return 0
+  }
+  return a.key < b.key ? -1 : 1
+}
+
+/**
+ * Whole peers to close, lowest first, until `connections <= target`. Protected peers and peers
+ * inside their grace period are never chosen; what they keep above the target is the shortfall.
+ */
+export function planTrim (peers: readonly PlanPeer[], connections: number, target: number): PlanResult {
+  let protectedPeers = 0
+  let gracePeers = 0
+  const eligible: number[] = []
+  for (let i = 0; i < peers.length; i++) {
+    const peer = peers[i]
+    if (peer.protected) {
+      protectedPeers++
+    } else if (peer.inGrace) {
+      gracePeers++
+    } else {
+      eligible.push(i)
+    }
+  }
+  const close: number[] = []
+  let after = connections
+  if (connections > target) {
+    eligible.sort((a, b) => closingOrder(peers[a], peers[b]))
+    for (const i of eligible) {
+      if (after <= target) {
+        break
+      }
+      close.push(i)
+      after -= peers[i].connections
+    }
+  }
+  return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+}
+
+/**
+ * When an automatic trim may run: `'now'`, after `ms`, or `'never'` (not above highWater).
+ * `lastTrimAt` undefined means no trim has run yet.
+ */
+export function autoTrimDue (connections: number, highWater: number, now: number, lastTrimAt: number | undefined, silencePeriod: number): 'now' | 'never' | number {
+  if (connections <= highWater) {
+    return 'never'
+  }
+  if (lastTrimAt === undefined) {
+    return 'now'
+  }
+  const wait = lastTrimAt + silencePeriod - now
+  return wait <= 0 ? 'now' : wait
+}
+
+/** Decay ticks of a tag registered at `origin` with `interval` that fall in `(from, to]` */
+export function decayTicks (origin: number, interval: number, from: number, to: number): number {
+  if (to <= from) {
+    return 0
+  }
+  return Math.floor((to - origin) / interval) - Math.floor((from - origin) / interval)
+}
+
+/** A connection first seen without streams at `idleSince` is due for closing */
+export function isIdle (idleSince: number, now: number, idleTimeout: number): boolean {
+  return now - idleSince >= idleTimeout
+}
+
+/** Whether a new connection in a direction goes over its limit (protected peers never do) */
+export function overLimit (current: number, max: number, isProtected: boolean): boolean {
+  return !isProtected && current >= max
+}

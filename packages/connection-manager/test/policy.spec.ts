@@ -1,0 +1,126 @@
+import { expect } from 'aegir/chai'
+import fc from 'fast-check'
+import { autoTrimDue, checkSettings, closingOrder, decayTicks, defaultHysteresis, isIdle, overLimit, planTrim, seedScore, trimTarget } from '../src/policy.ts'
+import type { PlanPeer, Settings } from '../src/policy.ts'
+import type { ScoreInput } from '@holdfast/interface'
+
+const peer = (key: string, score: number, extra: Partial<PlanPeer> = {}): PlanPeer => ({ key, score, connections: 1, firstSeen: 0, protected: false, inGrace: false, ...extra })
+const settings = (s: Partial<Settings> = {}): Settings => ({ lowWater: 100, highWater: 200, gracePeriod: 30_000, silencePeriod: 10_000, maxInbound: Infinity, maxOutbound: Infinity, idleTimeout: 300_000, trimMode: 'batch', hysteresis: 10, ...s })
+const input = (s: Partial<ScoreInput>): ScoreInput => ({ peer: undefined as any, tags: {}, protections: [], firstSeen: 0, inGrace: false, connections: 1, inbound: 1, outbound: 0, streams: 0, ...s })
+
+/** The planTrim invariants for one generated population */
+function checkPlan (peers: PlanPeer[], target: number): void {
+  const total = peers.reduce((n, p) => n + p.connections, 0)
+  const plan = planTrim(peers, total, target)
+  const closed = new Set(plan.close)
+  const trimmable = peers.map((_, i) => i).filter(i => !peers[i].protected && !peers[i].inGrace)
+  expect(plan.close.every(i => !peers[i].protected && !peers[i].inGrace)).to.equal(true)
+  // the closed set is a prefix of the trimmable peers in closing order
+  const order = [...trimmable].sort((a, b) => closingOrder(peers[a], peers[b]))
+  expect(plan.close).to.deep.equal(order.slice(0, plan.close.length))
+  const after = total - plan.close.reduce((n, i) => n + peers[i].connections, 0)
+  expect(plan.after).to.equal(after)
+  if (after > target) {
+    expect(closed.size).to.equal(trimmable.length) // short only when nothing trimmable is left
+    expect(plan.shortfall).to.equal(after - target)
+  } else if (plan.close.length > 0) {
+    // it stopped at the first peer that got it to the target
+    expect(after + peers[plan.close[plan.close.length - 1]].connections).to.be.greaterThan(target)
+  }
+}
+
+describe('policy', () => {
+  describe('checkSettings', () => {
+    it('accepts the defaults and the boundaries', () => {
+      expect(checkSettings(settings())).to.equal(undefined)
+      expect(checkSettings(settings({ lowWater: 1, highWater: 2, hysteresis: 1 }))).to.equal(undefined)
+      expect(checkSettings(settings({ gracePeriod: 0, silencePeriod: 0, maxInbound: 0, maxOutbound: 0, idleTimeout: Infinity }))).to.equal(undefined)
+    })
+
+    const bad: Array<[string, Partial<Settings>, keyof Settings]> = [
+      ['lowWater = highWater', { lowWater: 5, highWater: 5 }, 'highWater'],
+      ['lowWater 0', { lowWater: 0 }, 'lowWater'],
+      ['Infinity highWater', { highWater: Infinity }, 'highWater'],
+      ['Infinity gracePeriod', { gracePeriod: Infinity }, 'gracePeriod'],
+      ['fractional maxInbound', { maxInbound: 2.5 }, 'maxInbound'],
+      ['negative idleTimeout', { idleTimeout: -1 }, 'idleTimeout'],
+      ['hysteresis = highWater - lowWater + 1', { hysteresis: 101 }, 'hysteresis']
+    ]
+    for (const [name, s, option] of bad) {
+      it(`rejects ${name}`, () => {
+        expect(checkSettings(settings(s))?.option).to.equal(option)
+      })
+    }
+
+    it('the default hysteresis never goes below lowWater', () => {
+      expect(defaultHysteresis(10, 100, 200)).to.equal(10)
+      expect(defaultHysteresis(10, 5, 8)).to.equal(3)
+      expect(trimTarget(settings({ trimMode: 'incremental' }))).to.equal(190)
+      expect(trimTarget(settings())).to.equal(100)
+    })
+  })
+
+  it('seedScore: tag sum, +10 with an outbound connection, +20 with any open stream', () => {
+    expect(seedScore(input({}))).to.equal(0)
+    expect(seedScore(input({ tags: { a: 5, b: -2 } }))).to.equal(3)
+    expect(seedScore(input({ outbound: 2 }))).to.equal(10)
+    expect(seedScore(input({ streams: 1 }))).to.equal(20)
+    expect(seedScore(input({ streams: 7, outbound: 1, tags: { a: 1 } }))).to.equal(31)
+  })
+
+  describe('planTrim', () => {
+    it('closes whole peers, lowest score first, until the count is at or below the target', () => {
+      const peers = [peer('a', 5, { connections: 2 }), peer('b', 1), peer('c', 3), peer('d', 9)]
+      const plan = planTrim(peers, 5, 2)
+      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['b', 'c', 'a'])
+      expect(plan).to.include({ after: 1, shortfall: 0 })
+    })
+
+    it('nothing at or below the target', () => {
+      expect(planTrim([peer('a', 0), peer('b', 0)], 2, 2).close).to.deep.equal([])
+    })
+
+    it('never closes protected or in-grace peers, and reports the shortfall', () => {
+      const peers = [peer('p', 0, { protected: true }), peer('g', 0, { inGrace: true }), peer('x', 50)]
+      const plan = planTrim(peers, 3, 1)
+      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['x'])
+      expect(plan).to.include({ after: 2, shortfall: 1, protectedPeers: 1, gracePeers: 1 })
+    })
+
+    it('ties: the peer seen most recently goes first, then the peer ID string ascending', () => {
+      const peers = [peer('b', 1, { firstSeen: 10 }), peer('a', 1, { firstSeen: 10 }), peer('c', 1, { firstSeen: 20 })]
+      const plan = planTrim(peers, 3, 0)
+      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['c', 'a', 'b'])
+      expect(closingOrder(peers[0], peers[0])).to.equal(0)
+    })
+
+    it('property: closes only trimmable peers, the lowest ranked ones, and stops as soon as it reaches the target', () => {
+      const arbPeer = fc.record({ key: fc.string({ maxLength: 4 }), score: fc.integer({ min: -5, max: 5 }), connections: fc.integer({ min: 1, max: 3 }), firstSeen: fc.integer({ min: 0, max: 3 }), protected: fc.boolean(), inGrace: fc.boolean() })
+      fc.assert(fc.property(fc.array(arbPeer, { maxLength: 40 }), fc.nat(60), checkPlan))
+    })
+  })
+
+  it('autoTrimDue: above highWater only, at once without a previous trim, else after the silence period', () => {
+    expect(autoTrimDue(200, 200, 0, undefined, 10)).to.equal('never')
+    expect(autoTrimDue(201, 200, 0, undefined, 10)).to.equal('now')
+    expect(autoTrimDue(201, 200, 15, 10, 10)).to.equal(5)
+    expect(autoTrimDue(201, 200, 20, 10, 10)).to.equal('now')
+  })
+
+  it('decayTicks counts the tag\'s own ticks in (from, to]', () => {
+    expect(decayTicks(0, 1000, 500, 999)).to.equal(0)
+    expect(decayTicks(0, 1000, 500, 1000)).to.equal(1)
+    expect(decayTicks(0, 1000, 1000, 3500)).to.equal(2)
+    expect(decayTicks(250, 1000, 0, 1250)).to.equal(2)
+    expect(decayTicks(0, 1000, 2000, 1000)).to.equal(0)
+  })
+
+  it('isIdle and overLimit at their boundaries', () => {
+    expect(isIdle(0, 39_999, 40_000)).to.equal(false)
+    expect(isIdle(0, 40_000, 40_000)).to.equal(true)
+    expect(overLimit(1, 2, false)).to.equal(false)
+    expect(overLimit(2, 2, false)).to.equal(true)
+    expect(overLimit(2, 2, true)).to.equal(false)
+    expect(overLimit(1_000_000, Infinity, false)).to.equal(false)
+  })
+})
