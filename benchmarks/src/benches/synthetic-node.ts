@@ -2,8 +2,10 @@
  * A synthetic libp2p node for the connection-manager benchmarks: a real main-event event bus
  * (the same `TypedEventEmitter` libp2p uses for `components.events`), a peer store that keeps
  * only tags, and plain objects with the `Connection` fields the managers read. Closing one
- * removes it and dispatches `connection:close` on the bus, as libp2p does. Building 10,000 real
- * connections would measure noise and yamux, not the managers.
+ * removes it and dispatches `connection:close` on the bus, as libp2p does: after `close()` has
+ * returned to its caller (libp2p awaits the muxer's and the socket's close first; here it is one
+ * microtask), never inside the call. Building 10,000 real connections would measure noise and
+ * yamux, not the managers.
  */
 
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -35,6 +37,12 @@ export interface SyntheticNode {
   connection(peer: PeerId, direction: 'inbound' | 'outbound', streams: number): SyntheticConnection
   /** adds it and dispatches `connection:open` */
   dispatchOpen(connection: SyntheticConnection): void
+  /**
+   * `performance.now()` once the synchronous run that made the first `close()` call has ended:
+   * a trim that starts its closes in one loop has started every one of them by then, and none
+   * has dispatched `connection:close` yet
+   */
+  closesStartedAt: number | undefined
 }
 
 let ids = 0
@@ -63,7 +71,15 @@ export function syntheticNode (maxConnections = 300): SyntheticNode {
     getConnections: () => [...open] as unknown as Connection[],
     getMaxConnections: () => maxConnections
   }
+  let startMarked = false
+  const markClosesStarted = (): void => {
+    if (!startMarked) {
+      startMarked = true
+      queueMicrotask(() => { node.closesStartedAt = performance.now() })
+    }
+  }
   const node: SyntheticNode = {
+    closesStartedAt: undefined,
     components: { events, peerStore, connectionManager, connectionGater: {}, logger: defaultLogger() },
     events,
     open,
@@ -76,7 +92,11 @@ export function syntheticNode (maxConnections = 300): SyntheticNode {
         status: 'open',
         streams: Array.from({ length: streams }, () => ({ protocol: '/ipfs/id/1.0.0' })),
         timeline: { open: ids },
-        close: async () => { shut() },
+        close: async () => {
+          markClosesStarted()
+          await Promise.resolve()
+          shut()
+        },
         abort: () => { shut() }
       }
       const shut = (): void => {

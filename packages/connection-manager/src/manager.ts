@@ -3,10 +3,10 @@ import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GRACE_PERIOD, HIGH_WATER, HYSTERESIS, IDLE_SWEEPS_PER_TIMEOUT, IDLE_TIMEOUT, LOW_WATER, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE, SILENCE_PERIOD } from './constants.ts'
 import { applyDecay, bumpValue } from './decay.ts'
-import { autoTrimDue, checkSettings, defaultHysteresis, isIdle, overLimit, planTrim, seedBonus, seedParts, seedScore, trimTarget } from './policy.ts'
+import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, defaultHysteresis, isIdle, overLimit, planTrim, seedBonus, seedParts, seedScore, trimTarget } from './policy.ts'
 import type { DecayState, TagRecord } from './decay.ts'
 import type { ConnectionManagerEvents, ConnectionManagerEventType, WatermarkConnectionManagerComponents, WatermarkConnectionManagerInit } from './index.ts'
-import type { PlanPeer, Settings } from './policy.ts'
+import type { PlanPeers, PlanResult, Settings } from './policy.ts'
 import type { BumpFn, CleanupBroadcaster, Clock, CloseReason, ConnectionDirection, ConnManagerStats, DecayFn, DecayingTag, HoldfastEvents, InternalSizes, Limits, PeerConnInfo, ScoreFn, ScoreInput, TrimPlan, TrimReport, WatermarkConnectionManager as WatermarkConnectionManagerInterface } from '@holdfast/interface'
 import type { AbortOptions, Connection, ConnectionGater, CounterGroup, Counter, Libp2pEvents, Logger, Peer, PeerId, Startable } from '@libp2p/interface'
 
@@ -337,44 +337,59 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   }
 
   explainTrim (): TrimPlan {
-    return this.plan().plan
+    const { peers, entries, tagSums, result, connections, target } = this.plan()
+    return {
+      mode: this.settings.trimMode,
+      connections,
+      target,
+      close: result.close.map(i => {
+        const entry = entries[i]
+        return { peer: entry.peer, score: peers.scores[i], parts: seedParts(tagSums[i], entry.outbound, streamsOf(entry)), connections: peers.connections[i], firstSeen: entry.firstSeen }
+      }),
+      after: result.after,
+      shortfall: result.shortfall,
+      protectedPeers: result.protectedPeers,
+      gracePeers: result.gracePeers
+    }
   }
 
   /**
-   * The plan, and the entries it closes in order. With the default score nothing is allocated
-   * per peer beyond its plan row: the score is summed straight from the entry.
+   * Who a trim closes now: the connected peers as columns (row `i` is `entries[i]`), and the
+   * rows to close in order. With the default score nothing is allocated per peer: the score is
+   * summed straight from the entry. The explain-only parts are left to `explainTrim()`.
    */
-  private plan (): { plan: TrimPlan, entries: PeerEntry[] } {
+  private plan (): { peers: PlanPeers, entries: PeerEntry[], tagSums: Float64Array, result: PlanResult, connections: number, target: number } {
     const now = this.clock.now()
-    const rows: PlanPeer[] = []
+    const size = this.peers.size
+    const keys: string[] = []
+    const peers: PlanPeers = { keys, scores: new Float64Array(size), firstSeen: new Float64Array(size), connections: new Uint32Array(size), status: new Uint8Array(size) }
     const entries: PeerEntry[] = []
-    const tagSums: number[] = []
+    const tagSums = new Float64Array(size)
+    const seed = this.score === seedScore
+    let n = 0
     for (const entry of this.peers.values()) {
       if (entry.open === 0) {
         continue
       }
       const tags = this.tagSum(entry, now)
-      const score = this.score === seedScore ? tags + seedBonus(entry.outbound, streamsOf(entry)) : this.describe(entry, now).score
-      rows.push({ key: entry.key, score, connections: entry.open, firstSeen: entry.firstSeen, protected: this.protections.has(entry.key), inGrace: now - entry.firstSeen < this.settings.gracePeriod })
+      tagSums[n] = tags
+      peers.scores[n] = seed ? tags + seedBonus(entry.outbound, hasStreams(entry) ? 1 : 0) : this.describe(entry, now).score
+      peers.firstSeen[n] = entry.firstSeen
+      peers.connections[n] = entry.open
+      peers.status[n] = this.protections.has(entry.key) ? PROTECTED : now - entry.firstSeen < this.settings.gracePeriod ? IN_GRACE : TRIMMABLE
+      keys.push(entry.key)
       entries.push(entry)
-      tagSums.push(tags)
+      n++
+    }
+    if (n < size) {
+      peers.scores = peers.scores.subarray(0, n)
+      peers.firstSeen = peers.firstSeen.subarray(0, n)
+      peers.connections = peers.connections.subarray(0, n)
+      peers.status = peers.status.subarray(0, n)
     }
     const connections = this.connections - this.closing
     const target = trimTarget(this.settings)
-    const result = planTrim(rows, connections, target)
-    return {
-      plan: {
-        mode: this.settings.trimMode,
-        connections,
-        target,
-        close: result.close.map(i => ({ peer: entries[i].peer, score: rows[i].score, parts: seedParts(tagSums[i], entries[i].outbound, streamsOf(entries[i])), connections: rows[i].connections, firstSeen: rows[i].firstSeen })),
-        after: result.after,
-        shortfall: result.shortfall,
-        protectedPeers: result.protectedPeers,
-        gracePeers: result.gracePeers
-      },
-      entries: result.close.map(i => entries[i])
-    }
+    return { peers, entries, tagSums, result: planTrim(peers, connections, target), connections, target }
   }
 
   /**
@@ -443,26 +458,26 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     const startedAt = this.clock.now()
     this.lastTrimAt = startedAt
     this.clearTimer('trimTimer')
-    const { plan, entries } = this.plan()
-    this.emit('trim:started', { connections: plan.connections })
+    const { entries, result, connections, target } = this.plan()
+    this.emit('trim:started', { connections })
 
     const closed: PeerId[] = []
-    const closing: Array<Promise<void>> = []
-    for (const entry of entries) {
-      closed.push(entry.peer)
-      this.closePeer(entry, 'trim', closing)
+    const closes = new PendingCloses()
+    for (const i of result.close) {
+      closed.push(entries[i].peer)
+      this.closePeer(entries[i], 'trim', closes)
     }
-    await Promise.all(closing)
+    await closes.settled()
 
     const report: TrimReport = {
       trigger,
-      mode: plan.mode,
-      before: plan.connections,
+      mode: this.settings.trimMode,
+      before: connections,
       after: this.connections - this.closing,
-      target: plan.target,
+      target,
       closed,
-      closedConnections: closing.length,
-      shortfall: plan.shortfall,
+      closedConnections: closes.started,
+      shortfall: result.shortfall,
       durationMs: this.clock.now() - startedAt
     }
     this.trims++
@@ -470,7 +485,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     this.metrics?.trims.increment()
     this.log('%s trim closed %d peers (%d connections): %d -> %d, target %d, shortfall %d', trigger, closed.length, report.closedConnections, report.before, report.after, report.target, report.shortfall)
     this.emit('trim:completed', { closed, before: report.before, after: report.after, durationMs: report.durationMs, shortfall: report.shortfall })
-    if (plan.gracePeers > 0) {
+    if (result.gracePeers > 0) {
       this.scheduleGraceRecheck()
     }
     return report
@@ -608,9 +623,9 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
         const count = direction === 'inbound' ? this.inbound : this.outbound
         const max = direction === 'inbound' ? this.settings.maxInbound : this.settings.maxOutbound
         if (overLimit(count - 1, max, this.protections.has(entry.key)) && this.refuse(direction, connection.remotePeer)) {
-          const conn = entry.conns.find(c => c.connection === connection)
+          const conn = entry.conns[indexOfConnection(entry.conns, connection)]
           if (conn != null) {
-            void this.closeConnection(entry, conn)
+            this.closeConnection(entry, conn, noop)
             this.announceClose(entry.peer, 'limit', 1)
           }
           return
@@ -641,7 +656,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private track (connection: Connection): PeerEntry | undefined {
     const key = connection.remotePeer.toString()
     let entry = this.peers.get(key)
-    if (entry?.conns.some(c => c.connection === connection) === true) {
+    if (entry != null && indexOfConnection(entry.conns, connection) !== -1) {
       return undefined
     }
     const now = this.clock.now()
@@ -667,11 +682,12 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private untrack (connection: Connection): void {
     const key = connection.remotePeer.toString()
     const entry = this.peers.get(key)
-    const conn = entry?.conns.find(c => c.connection === connection)
-    if (entry == null || conn == null) {
+    const index = entry == null ? -1 : indexOfConnection(entry.conns, connection)
+    if (entry == null || index === -1) {
       return
     }
-    entry.conns = entry.conns.filter(c => c !== conn)
+    const conn = entry.conns[index]
+    entry.conns = entry.conns.toSpliced(index, 1)
     this.connections--
     if (conn.closing) {
       this.closing--
@@ -705,24 +721,36 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     }, () => {})
   }
 
-  /** Closes every connection of a peer not already closing (their promises go to `into`); one event per peer */
-  private closePeer (entry: PeerEntry, reason: CloseReason, into: Array<Promise<void>>): void {
-    const before = into.length
-    for (const conn of entry.conns) {
-      if (!conn.closing) {
-        into.push(this.closeConnection(entry, conn))
+  /** Starts closing every connection of a peer not already closing (counted in `closes`); one event per peer */
+  private closePeer (entry: PeerEntry, reason: CloseReason, closes: PendingCloses): void {
+    const { conns } = entry
+    let count = 0
+    for (let i = 0; i < conns.length; i++) {
+      if (!conns[i].closing) {
+        this.closeConnection(entry, conns[i], closes.settle)
+        count++
       }
     }
-    if (into.length > before) {
-      this.announceClose(entry.peer, reason, into.length - before)
+    closes.add(count)
+    if (count > 0) {
+      this.announceClose(entry.peer, reason, count)
     }
   }
 
-  private closeConnection (entry: PeerEntry, conn: ConnEntry): Promise<void> {
+  /** Starts closing a connection (aborting it if the close fails); `settled` runs when either is done */
+  private closeConnection (entry: PeerEntry, conn: ConnEntry, settled: () => void): void {
     conn.closing = true
     entry.open--
     this.closing++
-    return conn.connection.close().catch(err => { conn.connection.abort(err) })
+    const { connection } = conn
+    connection.close().then(settled, (err: Error) => {
+      try {
+        connection.abort(err)
+      } catch (abortErr) {
+        this.log.error('aborting %p after its close failed threw - %e', entry.peer, abortErr)
+      }
+      settled()
+    })
   }
 
   private announceClose (peer: PeerId, reason: CloseReason, connections: number): void {
@@ -760,7 +788,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
         } else if (conn.idleSince === undefined) {
           conn.idleSince = now
         } else if (isIdle(conn.idleSince, now, this.settings.idleTimeout)) {
-          void this.closeConnection(entry, conn)
+          this.closeConnection(entry, conn, noop)
           this.announceClose(entry.peer, 'idle', 1)
         }
       }
@@ -871,6 +899,57 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       this[which] = undefined
     }
   }
+}
+
+/**
+ * The closes a trim waits for: one counter and one promise, where `Promise.all` over thousands
+ * of closes would allocate a promise and a resolver per connection.
+ */
+class PendingCloses {
+  /** closes started */
+  started = 0
+  private pending = 0
+  private resolve: (() => void) | undefined
+
+  add (count: number): void {
+    this.started += count
+    this.pending += count
+  }
+
+  /** called once per close when it has settled */
+  readonly settle = (): void => {
+    if (--this.pending === 0) {
+      this.resolve?.()
+    }
+  }
+
+  async settled (): Promise<void> {
+    if (this.pending > 0) {
+      await new Promise<void>(resolve => { this.resolve = resolve })
+    }
+  }
+}
+
+function noop (): void {}
+
+function indexOfConnection (conns: readonly ConnEntry[], connection: Connection): number {
+  for (let i = 0; i < conns.length; i++) {
+    if (conns[i].connection === connection) {
+      return i
+    }
+  }
+  return -1
+}
+
+/** `streamsOf(entry) > 0` without reading every connection's streams */
+function hasStreams (entry: PeerEntry): boolean {
+  const { conns } = entry
+  for (let i = 0; i < conns.length; i++) {
+    if (conns[i].connection.streams.length > 0) {
+      return true
+    }
+  }
+  return false
 }
 
 function streamsOf (entry: PeerEntry): number {

@@ -86,19 +86,28 @@ export function seedScore (peer: ScoreInput): number {
   return scoreParts(peer).tags + seedBonus(peer.outbound, peer.streams)
 }
 
-/** One connected peer as the trim plan sees it */
-export interface PlanPeer {
-  /** the peer ID string: the last tie-break */
-  key: string
-  score: number
-  connections: number
-  firstSeen: number
-  protected: boolean
-  inGrace: boolean
+/** What the trim plan may do with a peer (`PlanPeers.status`) */
+export const TRIMMABLE = 0
+export const PROTECTED = 1
+export const IN_GRACE = 2
+
+/**
+ * The connected peers as the trim plan sees them, one column per field: a trim of thousands of
+ * peers allocates a few arrays, not an object per peer. Row `i` of every column is peer `i`.
+ */
+export interface PlanPeers {
+  /** the peer ID strings: the last tie-break */
+  keys: readonly string[]
+  scores: Float64Array
+  firstSeen: Float64Array
+  /** open connections (not being closed) */
+  connections: Uint32Array
+  /** `TRIMMABLE`, `PROTECTED` or `IN_GRACE` */
+  status: Uint8Array
 }
 
 export interface PlanResult {
-  /** indices into the input, in closing order */
+  /** row indices, in closing order */
   close: number[]
   after: number
   shortfall: number
@@ -107,54 +116,81 @@ export interface PlanResult {
 }
 
 /**
- * Closing order: lowest score first; on equal scores the peer seen most recently goes first
- * (long-lived peers are worth more, as in libp2p's pruner); then the peer ID string, ascending,
- * so the order never depends on insertion order or on the sort's stability.
+ * Closing order of rows `a` and `b`: lowest score first; on equal scores the peer seen most
+ * recently goes first (long-lived peers are worth more, as in libp2p's pruner); then the peer ID
+ * string, ascending; then the row, so the order is total and never depends on the algorithm.
  */
-export function closingOrder (a: PlanPeer, b: PlanPeer): number {
-  if (a.score !== b.score) {
-    return a.score - b.score
+export function closingOrder (peers: PlanPeers, a: number, b: number): number {
+  const { scores, firstSeen, keys } = peers
+  if (scores[a] !== scores[b]) {
+    return scores[a] - scores[b]
   }
-  if (a.firstSeen !== b.firstSeen) {
-    return b.firstSeen - a.firstSeen
+  if (firstSeen[a] !== firstSeen[b]) {
+    return firstSeen[b] - firstSeen[a]
   }
-  if (a.key === b.key) {
-    return 0
+  if (keys[a] !== keys[b]) {
+    return keys[a] < keys[b] ? -1 : 1
   }
-  return a.key < b.key ? -1 : 1
+  return a - b
 }
 
 /**
  * Whole peers to close, lowest first, until `connections <= target`. Protected peers and peers
  * inside their grace period are never chosen; what they keep above the target is the shortfall.
+ * The trimmable rows go into a binary min-heap (built in O(n)) and are popped only while the
+ * count is above the target: an incremental trim that closes ten peers out of thousands does
+ * not sort them all.
  */
-export function planTrim (peers: readonly PlanPeer[], connections: number, target: number): PlanResult {
+export function planTrim (peers: PlanPeers, connections: number, target: number): PlanResult {
+  const { status } = peers
   let protectedPeers = 0
   let gracePeers = 0
-  const eligible: number[] = []
-  for (let i = 0; i < peers.length; i++) {
-    const peer = peers[i]
-    if (peer.protected) {
+  const heap = new Int32Array(status.length)
+  let size = 0
+  for (let i = 0; i < status.length; i++) {
+    if (status[i] === PROTECTED) {
       protectedPeers++
-    } else if (peer.inGrace) {
+    } else if (status[i] === IN_GRACE) {
       gracePeers++
     } else {
-      eligible.push(i)
+      heap[size++] = i
     }
   }
   const close: number[] = []
   let after = connections
-  if (connections > target) {
-    eligible.sort((a, b) => closingOrder(peers[a], peers[b]))
-    for (const i of eligible) {
-      if (after <= target) {
-        break
-      }
-      close.push(i)
-      after -= peers[i].connections
+  if (after > target && size > 0) {
+    for (let i = (size >> 1) - 1; i >= 0; i--) {
+      siftDown(peers, heap, size, i)
+    }
+    while (after > target && size > 0) {
+      const first = heap[0]
+      heap[0] = heap[--size]
+      siftDown(peers, heap, size, 0)
+      close.push(first)
+      after -= peers.connections[first]
     }
   }
   return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+}
+
+function siftDown (peers: PlanPeers, heap: Int32Array, size: number, from: number): void {
+  let i = from
+  const item = heap[i]
+  for (;;) {
+    let child = 2 * i + 1
+    if (child >= size) {
+      break
+    }
+    if (child + 1 < size && closingOrder(peers, heap[child + 1], heap[child]) < 0) {
+      child++
+    }
+    if (closingOrder(peers, heap[child], item) >= 0) {
+      break
+    }
+    heap[i] = heap[child]
+    i = child
+  }
+  heap[i] = item
 }
 
 /**

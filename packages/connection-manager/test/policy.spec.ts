@@ -1,22 +1,35 @@
 import { expect } from 'aegir/chai'
 import fc from 'fast-check'
-import { autoTrimDue, checkSettings, closingOrder, decayTicks, defaultHysteresis, isIdle, overLimit, planTrim, seedScore, trimTarget } from '../src/policy.ts'
-import type { PlanPeer, Settings } from '../src/policy.ts'
+import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, closingOrder, decayTicks, defaultHysteresis, isIdle, overLimit, planTrim, seedScore, trimTarget } from '../src/policy.ts'
+import type { PlanPeers, Settings } from '../src/policy.ts'
 import type { ScoreInput } from '@holdfast/interface'
 
+/** One peer as a test writes it; `columns` turns a list of them into planTrim's input */
+interface PlanPeer { key: string, score: number, connections: number, firstSeen: number, protected: boolean, inGrace: boolean }
 const peer = (key: string, score: number, extra: Partial<PlanPeer> = {}): PlanPeer => ({ key, score, connections: 1, firstSeen: 0, protected: false, inGrace: false, ...extra })
+const columns = (peers: PlanPeer[]): PlanPeers => ({
+  keys: peers.map(p => p.key),
+  scores: Float64Array.from(peers, p => p.score),
+  firstSeen: Float64Array.from(peers, p => p.firstSeen),
+  connections: Uint32Array.from(peers, p => p.connections),
+  status: Uint8Array.from(peers, p => p.protected ? PROTECTED : p.inGrace ? IN_GRACE : TRIMMABLE)
+})
 const settings = (s: Partial<Settings> = {}): Settings => ({ lowWater: 100, highWater: 200, gracePeriod: 30_000, silencePeriod: 10_000, maxInbound: Infinity, maxOutbound: Infinity, idleTimeout: 300_000, trimMode: 'batch', hysteresis: 10, ...s })
 const input = (s: Partial<ScoreInput>): ScoreInput => ({ peer: undefined as any, tags: {}, protections: [], firstSeen: 0, inGrace: false, connections: 1, inbound: 1, outbound: 0, streams: 0, ...s })
 
 /** The planTrim invariants for one generated population */
 function checkPlan (peers: PlanPeer[], target: number): void {
   const total = peers.reduce((n, p) => n + p.connections, 0)
-  const plan = planTrim(peers, total, target)
+  const cols = columns(peers)
+  const plan = planTrim(cols, total, target)
   const closed = new Set(plan.close)
   const trimmable = peers.map((_, i) => i).filter(i => !peers[i].protected && !peers[i].inGrace)
   expect(plan.close.every(i => !peers[i].protected && !peers[i].inGrace)).to.equal(true)
-  // the closed set is a prefix of the trimmable peers in closing order
-  const order = [...trimmable].sort((a, b) => closingOrder(peers[a], peers[b]))
+  // the closed set is a prefix of the trimmable peers in the documented order, written out here
+  // independently of closingOrder: score up, firstSeen down, key up (then input order)
+  const byKey = (a: PlanPeer, b: PlanPeer): number => a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+  const order = [...trimmable].sort((a, b) => peers[a].score - peers[b].score || peers[b].firstSeen - peers[a].firstSeen || byKey(peers[a], peers[b]) || a - b)
+  expect(order.every((row, i) => i === 0 || closingOrder(cols, order[i - 1], row) < 0)).to.equal(true)
   expect(plan.close).to.deep.equal(order.slice(0, plan.close.length))
   const after = total - plan.close.reduce((n, i) => n + peers[i].connections, 0)
   expect(plan.after).to.equal(after)
@@ -71,27 +84,27 @@ describe('policy', () => {
   describe('planTrim', () => {
     it('closes whole peers, lowest score first, until the count is at or below the target', () => {
       const peers = [peer('a', 5, { connections: 2 }), peer('b', 1), peer('c', 3), peer('d', 9)]
-      const plan = planTrim(peers, 5, 2)
+      const plan = planTrim(columns(peers), 5, 2)
       expect(plan.close.map(i => peers[i].key)).to.deep.equal(['b', 'c', 'a'])
       expect(plan).to.include({ after: 1, shortfall: 0 })
     })
 
     it('nothing at or below the target', () => {
-      expect(planTrim([peer('a', 0), peer('b', 0)], 2, 2).close).to.deep.equal([])
+      expect(planTrim(columns([peer('a', 0), peer('b', 0)]), 2, 2).close).to.deep.equal([])
     })
 
     it('never closes protected or in-grace peers, and reports the shortfall', () => {
       const peers = [peer('p', 0, { protected: true }), peer('g', 0, { inGrace: true }), peer('x', 50)]
-      const plan = planTrim(peers, 3, 1)
+      const plan = planTrim(columns(peers), 3, 1)
       expect(plan.close.map(i => peers[i].key)).to.deep.equal(['x'])
       expect(plan).to.include({ after: 2, shortfall: 1, protectedPeers: 1, gracePeers: 1 })
     })
 
     it('ties: the peer seen most recently goes first, then the peer ID string ascending', () => {
       const peers = [peer('b', 1, { firstSeen: 10 }), peer('a', 1, { firstSeen: 10 }), peer('c', 1, { firstSeen: 20 })]
-      const plan = planTrim(peers, 3, 0)
+      const plan = planTrim(columns(peers), 3, 0)
       expect(plan.close.map(i => peers[i].key)).to.deep.equal(['c', 'a', 'b'])
-      expect(closingOrder(peers[0], peers[0])).to.equal(0)
+      expect(closingOrder(columns(peers), 0, 0)).to.equal(0)
     })
 
     it('property: closes only trimmable peers, the lowest ranked ones, and stops as soon as it reaches the target', () => {
