@@ -16,7 +16,7 @@
  */
 
 import { reconnector } from '@holdfast/reconnector'
-import { createFakeClock } from '@holdfast/test-utils'
+import { createFakeClock, seededRandom } from '@holdfast/test-utils'
 import { withGlobal } from '@sinonjs/fake-timers'
 import { TypedEventEmitter } from 'main-event'
 import { round } from '../harness.ts'
@@ -93,17 +93,6 @@ class FlappingPeer {
   }
 }
 
-/** mulberry32: holdfast's jitter from a fixed seed, so every run of the script gives the same numbers */
-function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const silentLogger = {
   forComponent: () => Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false })

@@ -11,8 +11,9 @@
  */
 
 import { watermarkConnectionManager } from '@holdfast/connection-manager'
+import { seededRandom } from '@holdfast/test-utils'
 import { collectGarbage, compare, round, roundAll, settle, summarize } from '../harness.ts'
-import { inertClock, peerIds, prng, syntheticNode } from './synthetic-node.ts'
+import { inertClock, peerIds, syntheticNode } from './synthetic-node.ts'
 import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
 import type { SyntheticNode } from './synthetic-node.ts'
 import type { WatermarkConnectionManagerService } from '@holdfast/connection-manager'
@@ -37,7 +38,7 @@ interface Population {
 
 /** 5,000 peers x 2 connections, random direction, 20 % with an identify stream, 0-3 random tags, 10 % protected */
 function population (peers: PeerId[], maxConnections: number): Population {
-  const random = prng(SEED)
+  const random = seededRandom(SEED)
   const node = syntheticNode(maxConnections)
   const protectedPeers: PeerId[] = []
   for (const peer of peers) {
@@ -55,7 +56,7 @@ function population (peers: PeerId[], maxConnections: number): Population {
 }
 
 function openAll (pop: Population, peers: PeerId[]): void {
-  const random = prng(SEED + 1)
+  const random = seededRandom(SEED + 1)
   for (const peer of peers) {
     for (let c = 0; c < CONNECTIONS_PER_PEER; c++) {
       pop.node.dispatchOpen(pop.node.connection(peer, random() < 0.5 ? 'inbound' : 'outbound', random() < 0.2 ? 1 : 0))

@@ -9,18 +9,6 @@ import type { AbortOptions, Libp2p, PeerId, PrivateKey } from '@libp2p/interface
 
 export type Node = Libp2p<{ reconnector: Reconnector, broadcaster?: CleanupBroadcaster }>
 
-/** mulberry32: a seeded uniform [0, 1) source, so a failing run can be replayed */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export interface DialRecord {
   peer: string
   /** fake time the dial started */

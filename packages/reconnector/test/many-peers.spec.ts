@@ -1,11 +1,10 @@
-import { createFakeClock, expectNoLeaks } from '@holdfast/test-utils'
+import { createFakeClock, expectNoLeaks, seededRandom } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { TypedEventEmitter } from 'main-event'
 import { defaults, delayBand, reconnector } from '../src/index.ts'
-import { seededRandom } from './helpers.ts'
 import type { ReconnectorComponents } from '../src/index.ts'
 import type { Libp2pEvents, PeerId } from '@libp2p/interface'
 

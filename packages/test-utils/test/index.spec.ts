@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { connect, createFakeClock, createNode, createNodes, disconnect, expectNoLeaks, leftovers, stopAll } from '../src/index.ts'
+import { connect, createFakeClock, createNode, createNodes, disconnect, expectNoLeaks, leftovers, seededRandom, stopAll } from '../src/index.ts'
 
 describe('@holdfast/test-utils', () => {
   it('the fake clock moves only when told, and counts its timers', async () => {
@@ -53,5 +53,15 @@ describe('@holdfast/test-utils', () => {
     expect(leftovers(service)).to.deep.equal({ timers: 2, nodeListeners: 4 })
     expect(() => { expectNoLeaks(service, ['nodeListeners']) }).to.throw(/"timers":2/)
     expect(() => { expectNoLeaks(service, ['nodeListeners', 'timers']) }).to.not.throw()
+  })
+
+  it('a seeded random source repeats itself and stays in [0, 1)', () => {
+    const a = seededRandom(42)
+    const b = seededRandom(42)
+    const values = Array.from({ length: 1000 }, () => a())
+    expect(values).to.deep.equal(Array.from({ length: 1000 }, () => b()))
+    expect(values.every(v => v >= 0 && v < 1)).to.be.true()
+    expect(new Set(values).size).to.be.greaterThan(990)
+    expect(seededRandom(43)()).to.not.equal(seededRandom(42)())
   })
 })
