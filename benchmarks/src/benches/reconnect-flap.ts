@@ -93,7 +93,6 @@ class FlappingPeer {
   }
 }
 
-
 const silentLogger = {
   forComponent: () => Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false })
 }
