@@ -1,0 +1,223 @@
+/**
+ * @packageDocumentation
+ *
+ * A peer behind a NAT is first reached through a relay (`/p2p-circuit`); a direct path
+ * (WebRTC through the relay's signalling, DCUtR, TCP, WebSockets) is faster and costs the relay
+ * nothing. This service tracks every path to every peer (direct or relayed, transport, RTT
+ * average, successes and failures, status), picks the one to use with a pure, allocation-free,
+ * RTT-biased `selectPath`, connects relay-first and upgrades to WebRTC in the background while
+ * keeping the relayed connection as a tagged, protected backup, falls back to it when the
+ * direct path dies (and retries the upgrade), pings the paths in use per a keep-alive preset,
+ * and re-makes a relay reservation that libp2p lost when its relay went away.
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { noise } from '@chainsafe/libp2p-noise'
+ * import { yamux } from '@chainsafe/libp2p-yamux'
+ * import { pathSelector } from '@holdfast/path-selector'
+ * import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+ * import { identify } from '@libp2p/identify'
+ * import { ping } from '@libp2p/ping'
+ * import { webRTC } from '@libp2p/webrtc'
+ * import { webSockets } from '@libp2p/websockets'
+ * import { createLibp2p } from 'libp2p'
+ *
+ * const node = await createLibp2p({
+ *   // a reservation on the relay, and WebRTC through it
+ *   addresses: { listen: [`${relayAddr}/p2p-circuit`, '/webrtc'] },
+ *   transports: [webSockets(), circuitRelayTransport(), webRTC()],
+ *   connectionEncrypters: [noise()],
+ *   streamMuxers: [yamux()],
+ *   services: {
+ *     identify: identify(),
+ *     ping: ping(),
+ *     paths: pathSelector({ preset: 'mobile' })
+ *   }
+ * })
+ *
+ * // relay first; the WebRTC upgrade follows in the background
+ * await node.services.paths.connect(remotePeer, { addrs: [circuitAddrOfRemote] })
+ * node.services.paths.addEventListener('path:changed', ({ detail }) => console.info(detail.to))
+ *
+ * // over the best path, falling back to the next one when it fails
+ * const stream = await node.services.paths.openStream(remotePeer, '/my/proto/1.0.0')
+ * ```
+ */
+
+import { DEFAULT_NAT, DEFAULT_PRESET, FAILURES_TO_DEMOTE, KEEP_RELAY_BACKUP, PRESETS, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS, RTT_ALPHA, RTT_SWITCHING_MIN_MS, UPGRADE, UPGRADE_MAX_ATTEMPTS, UPGRADE_TIMEOUT_MS } from './constants.ts'
+import { PathSelector as PathSelectorClass } from './path-selector.ts'
+import type { KeepAlivePreset, NatType, PathStatus, PresetName } from './policy.ts'
+import type { Clock, HoldfastEvents, InternalSizes, Introspectable, PathKind, PathMode } from '@holdfast/interface'
+import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, PeerStore, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export { selectPath, natDecision, nextMode, updateRtt, resolvePreset, retryDelay, isNatType, NAT_TYPES } from './policy.ts'
+export type { PathCandidate, PathStatus, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
+export { PRESETS, RTT_SWITCHING_MIN_MS } from './constants.ts'
+export type { InternalSizes }
+
+/** One connection to a peer, as `paths()` reports it (a snapshot) */
+export interface Path {
+  connectionId: string
+  kind: PathKind
+  /** the multiaddr protocol naming the transport: `tcp`, `ws`, `webrtc`, `p2p-circuit`, ... */
+  transport: string
+  remoteAddr: Multiaddr
+  /** RTT average (EWMA), once measured */
+  rttMs?: number
+  successes: number
+  /** consecutive failures since the last success */
+  failures: number
+  status: PathStatus
+  /** clock time of the last success (or of the opening) */
+  lastActive: number
+  /** a direct path made through a relay (WebRTC over the relay, DCUtR) */
+  holePunched: boolean
+}
+
+export interface PathSample {
+  /** a measured round trip, in ms */
+  rttMs?: number
+  success: boolean
+}
+
+export interface ConnectOptions extends AbortOptions {
+  /** the addresses to try; default: the peer store's */
+  addrs?: Multiaddr[]
+}
+
+/** The events this service dispatches itself (and publishes through the broadcaster when present) */
+export type PathSelectorEvents = {
+  [K in 'path:changed' | 'path:upgraded' | 'path:fallback' | 'relay:reservation-lost' | 'relay:reservation-restored']: CustomEvent<HoldfastEvents[K]>
+}
+
+export interface PathSelector extends TypedEventTarget<PathSelectorEvents>, Introspectable {
+  /** every open path to the peer, in the order they opened */
+  paths(peer: PeerId): Path[]
+  /** the path the peer's traffic uses */
+  best(peer: PeerId): Path | undefined
+  mode(peer: PeerId): PathMode | undefined
+  /**
+   * Relay addresses only: through the relay, then the upgrade in the background; direct only:
+   * direct; both: raced, the first usable wins. Resolves once a stream could be opened on the
+   * connection (a ping), with an already healthy path at once.
+   */
+  connect(peer: PeerId, opts?: ConnectOptions): Promise<Connection>
+  /** on the best path; on failure on the next (relayed ones with `runOnLimitedConnection`) */
+  openStream(peer: PeerId, protocols: string | string[], opts?: AbortOptions): Promise<Stream>
+  /** feeds a measurement of the app's own into a path's RTT average and failure count */
+  report(peer: PeerId, connectionId: string, sample: PathSample): void
+  /** tries a direct path now; true when the peer has one afterwards */
+  upgrade(peer: PeerId, opts?: AbortOptions): Promise<boolean>
+}
+
+export interface PathSelectorInit {
+  /**
+   * Keep-alive preset: heartbeat of the paths in use, keep-alive of the others.
+   *
+   * @default 'desktop'
+   */
+  preset?: PresetName | KeepAlivePreset
+
+  /**
+   * Try a direct path when only relayed ones exist.
+   *
+   * @default true
+   */
+  upgrade?: boolean
+
+  /**
+   * After an upgrade keep the relayed connection, tagged `relay-backup` and protected.
+   *
+   * @default true
+   */
+  keepRelayBackup?: boolean
+
+  /**
+   * EWMA weight of a new RTT sample.
+   *
+   * @default 0.2
+   */
+  rttAlpha?: number
+
+  /**
+   * Consecutive heartbeat or stream failures that mark a path failing.
+   *
+   * @default 2
+   */
+  failuresToDemote?: number
+
+  /**
+   * This node's NAT, for the NAT matrix.
+   *
+   * @default 'unknown'
+   */
+  localNat?: NatType
+
+  /**
+   * A remote peer's NAT, for the NAT matrix.
+   *
+   * @default () => 'unknown'
+   */
+  natOf?(peer: PeerId): NatType
+
+  /**
+   * ms before an upgrade attempt counts as failed.
+   *
+   * @default 15000
+   */
+  upgradeTimeoutMs?: number
+
+  /**
+   * Upgrade attempts after a fallback before staying on the relay.
+   *
+   * @default 5
+   */
+  upgradeMaxAttempts?: number
+
+  /**
+   * First delay (ms) of the upgrade retry and of the reservation watchdog, doubling up to `retryMaxDelayMs`.
+   *
+   * @default 1000
+   */
+  retryInitialDelayMs?: number
+
+  /** @default 60000 */
+  retryMaxDelayMs?: number
+
+  /** @default the system clock */
+  clock?: Clock
+}
+
+export interface PathSelectorComponents {
+  peerId: PeerId
+  events: TypedEventTarget<Libp2pEvents>
+  connectionManager: ConnectionManager
+  addressManager: AddressManager
+  transportManager: TransportManager
+  peerStore: PeerStore
+  logger: ComponentLogger
+  metrics?: Metrics
+}
+
+/** The defaults, in one place */
+export const defaults = {
+  preset: DEFAULT_PRESET,
+  presets: PRESETS,
+  upgrade: UPGRADE,
+  keepRelayBackup: KEEP_RELAY_BACKUP,
+  rttAlpha: RTT_ALPHA,
+  failuresToDemote: FAILURES_TO_DEMOTE,
+  localNat: DEFAULT_NAT,
+  rttSwitchingMinMs: RTT_SWITCHING_MIN_MS,
+  upgradeTimeoutMs: UPGRADE_TIMEOUT_MS,
+  upgradeMaxAttempts: UPGRADE_MAX_ATTEMPTS,
+  retryInitialDelayMs: RETRY_INITIAL_DELAY_MS,
+  retryMaxDelayMs: RETRY_MAX_DELAY_MS
+} as const
+
+export function pathSelector (init: PathSelectorInit = {}): (components: PathSelectorComponents) => PathSelector {
+  return (components) => new PathSelectorClass(components, init)
+}
