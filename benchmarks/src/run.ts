@@ -16,13 +16,15 @@ import { eventDelivery } from './benches/event-delivery.ts'
 import { networkBatch } from './benches/network-batch.ts'
 import { pathSelection } from './benches/path-selection.ts'
 import { perConnectionOverhead } from './benches/per-connection-overhead.ts'
+import { realmConnect } from './benches/realm-connect.ts'
+import { realmConvergence } from './benches/realm-convergence.ts'
 import { reconnectFlap } from './benches/reconnect-flap.ts'
 import { trim } from './benches/trim.ts'
 import { upgrade } from './benches/upgrade.ts'
 import { environment, err, formatNumber, formatRatio, out, resultsDir, table, writeResult } from './harness.ts'
 import type { BenchContext, Benchmark, BenchEnv, BenchResult } from './harness.ts'
 
-const BENCHMARKS: Benchmark[] = [cleanupLatency, eventDelivery, reconnectFlap, broadcasterState, networkBatch, trim, perConnectionOverhead, pathSelection, upgrade]
+const BENCHMARKS: Benchmark[] = [cleanupLatency, eventDelivery, reconnectFlap, broadcasterState, trim, perConnectionOverhead, networkBatch, pathSelection, upgrade, realmConvergence, realmConnect]
 
 const USAGE = `usage: npm run bench -- [--quick] [--list] [name...]
   --quick   fewer rounds (CI); the whole quick run takes well under 2 minutes

@@ -1,0 +1,124 @@
+/**
+ * realm-convergence (spec 06): 50 in-process nodes on the memory transport join one realm in a
+ * hub topology (49 spokes connected to one hub only). Each spoke learns the hub by auth and the
+ * other 48 only from sealed member-list announcements relayed by the hub's gossipsub. Measured:
+ * for each node, the time from "all connected" until it lists all 49 others, in announce
+ * intervals (target: p95 <= 3).
+ */
+
+import { realm } from '@holdfast/realm'
+import { createNode, stopAll } from '@holdfast/test-utils'
+import { gossipsub } from '@libp2p/gossipsub'
+import { round, summarize } from '../harness.ts'
+import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
+import type { Realm } from '@holdfast/realm'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Libp2p } from '@libp2p/interface'
+
+const NAME = 'realm-convergence'
+const NODES = 50
+const ANNOUNCE_INTERVAL_MS = 2_000
+const PSK = new Uint8Array(32).fill(42)
+
+type RealmNode = Libp2p<{ realm: Realm, pubsub: GossipSub }>
+
+/**
+ * The hub meshes with every member (D up to 64): gossipsub's default D of 6-12 would leave most
+ * spokes to IHAVE gossip, which reaches only a share of non-mesh peers per heartbeat.
+ */
+const HUB_MESH = { D: 56, Dlo: 48, Dhi: 64, Dout: 4 }
+
+/** resolves at the first moment `done()` holds, checked on each member and subscription event of the node */
+async function when (node: RealmNode, done: () => boolean): Promise<number> {
+  return new Promise<number>(resolve => {
+    const check = (): void => {
+      if (done()) {
+        node.services.realm.removeEventListener('member:joined', check)
+        node.services.pubsub.removeEventListener('subscription-change', check)
+        resolve(performance.now())
+      }
+    }
+    node.services.realm.addEventListener('member:joined', check)
+    node.services.pubsub.addEventListener('subscription-change', check)
+    check()
+  })
+}
+
+interface Round {
+  /** per node: all joined -> lists all 49 others, in announce intervals (0 when it already did) */
+  intervals: number[]
+  /** dials started -> every spoke authenticated with the hub and subscribed through it, ms */
+  joinMs: number
+}
+
+async function runOnce (ctx: BenchContext): Promise<Round> {
+  const make = async (mesh: object): Promise<RealmNode> => createNode({
+    services: {
+      pubsub: gossipsub({ heartbeatInterval: 200, ...mesh }),
+      realm: realm({ psk: PSK, announceInterval: ANNOUNCE_INTERVAL_MS })
+    },
+    config: { connectionMonitor: { enabled: false } }
+  }) as unknown as Promise<RealmNode>
+  const hub = await make(HUB_MESH)
+  const spokes = await Promise.all(Array.from({ length: NODES - 1 }, async () => make({})))
+  const all = [hub, ...spokes]
+  try {
+    const dialled = performance.now()
+    const everyoneKnows = Promise.all(all.map(async node => when(node, () => node.services.realm.members().length >= NODES - 1)))
+    const topic = `/holdfast/realm/${hub.services.realm.id}/members/1.0.0`
+    // joined = authenticated with the hub and on the member-list topic through it (the spoke can announce)
+    const joinedHub = Promise.all([
+      when(hub, () => hub.services.realm.members().filter(m => m.authenticated).length >= NODES - 1),
+      ...spokes.map(async s => when(s, () => s.services.realm.isMember(hub.peerId) && s.services.pubsub.getSubscribers(topic).some(p => p.equals(hub.peerId))))
+    ])
+    await Promise.all(spokes.map(async s => s.dial(hub.getMultiaddrs())))
+    const joined = Math.max(...await joinedHub)
+    const deadline = new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('no convergence within 20 intervals')) }, ANNOUNCE_INTERVAL_MS * 20).unref())
+    const times = await Promise.race([everyoneKnows, deadline])
+    ctx.log(`all joined the hub after ${Math.round(joined - dialled)} ms; all know all ${Math.round(Math.max(...times) - joined)} ms later`)
+    return { intervals: times.map(t => Math.max(0, t - joined) / ANNOUNCE_INTERVAL_MS), joinMs: joined - dialled }
+  } finally {
+    await stopAll(all)
+  }
+}
+
+export const realmConvergence: Benchmark = {
+  name: NAME,
+  description: '50 members, memory transport, hub topology: time until every node lists all 49 others, in announce intervals',
+  async run (ctx: BenchContext): Promise<BenchResult> {
+    const rounds = ctx.quick ? 1 : 3
+    const intervals: number[] = []
+    const joinMs: number[] = []
+    for (let i = 0; i < rounds; i++) {
+      const result = await runOnce(ctx)
+      intervals.push(...result.intervals)
+      joinMs.push(result.joinMs)
+    }
+    const summary = summarize(intervals)
+    return {
+      name: NAME,
+      unit: 'announce intervals',
+      value: round(summary.p95, 3),
+      statistic: 'p95 over every node of every round of the time from "every spoke joined" (authenticated with the hub and sees the hub on the member-list topic) to "the node lists all 49 others", divided by the announce interval',
+      target: 'p95 <= 3 announce intervals',
+      targets: [{ metric: 'p95', op: '<=', threshold: 3, unit: 'announce intervals' }],
+      pass: summary.p95 <= 3,
+      samples: summary.samples,
+      env: ctx.env,
+      median: round(summary.p50, 3),
+      p95: round(summary.p95, 3),
+      max: round(summary.max, 3),
+      joinMs: summarize(joinMs),
+      announceIntervalMs: ANNOUNCE_INTERVAL_MS,
+      nodes: NODES,
+      rounds,
+      notes: [
+        'Real time (gossipsub runs on real timers): announce interval 2 s (±20 % jitter; the default is 10 s), gossipsub heartbeat 200 ms, connection monitor off.',
+        'All 50 nodes share one Node.js thread: the 49 x 49 announcement deliveries of a join burst (AES-GCM open, gossipsub signature check, yamux/noise per hop) cost ~1.5 ms each here and keep the event loop busy for seconds, starving every timer meanwhile. So the time is CPU-bound, not interval-bound: with 1 s intervals the same run takes ~4 intervals, with the 10 s default well under one. Each real node has its own CPU.',
+        `The hub runs gossipsub with D=${HUB_MESH.D}, Dlo=${HUB_MESH.Dlo}, Dhi=${HUB_MESH.Dhi} so it meshes with every member; spokes use the defaults.`,
+        'joinMs = from the 49 dials to "every spoke joined" (noise, identify, gossipsub and realm auth of 49 connections, all in one process on the memory transport); announcements during that phase already count, so nodes that know everyone by then score 0.',
+        'No baseline: there is no other realm member list to compare against; the number is the spec 06 target itself.'
+      ]
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/** Defaults of `realm(init)`, each with the reason for its value */
+
+/** ms; the member-list announce period (spec 06): a few seconds of staleness is fine for a member list, and 50 nodes stay well under gossipsub's budget */
+export const ANNOUNCE_INTERVAL = 10_000
+
+/** ms (± 50 %, at most a quarter of the interval); the delay of the extra announcement made when a new member or topic peer appears: long enough to batch a burst of joins into one message, short enough that a newcomer learns the realm well within one interval */
+export const ANNOUNCE_SOON_DELAY = 250
+
+/** ± share of the announce interval drawn at random, so members started together do not announce in lockstep */
+export const ANNOUNCE_JITTER = 0.2
+
+/** member TTL in announce intervals: three missed announcements, so one lost message never expires a member */
+export const MEMBER_TTL_INTERVALS = 3
+
+/** ms; an auth exchange is two round trips, so 5 s covers a relayed mobile path with room to spare */
+export const AUTH_TIMEOUT = 5_000
+
+/** bytes; an announcement is a signed peer record with a handful of addresses: 16 KiB is 10x that and stops memory-exhaustion by one message */
+export const MAX_MESSAGE_SIZE = 16 * 1024
+
+/** bytes; seed 004 / spec 06: the PSK must carry at least 256 bits */
+export const MIN_PSK_LENGTH = 32
+
+/** bytes of each auth nonce (spec 06) */
+export const NONCE_LENGTH = 32
+
+/** the value of the `realm-member` peer-store tag: high enough to outrank casual peers, below the 100 gossipsub gives mesh peers */
+export const MEMBER_TAG_VALUE = 50
+
+/** relay circuit addresses announced at most (a member holds a few reservations; a flood of them is a sign of abuse) */
+export const MAX_RELAYS = 8
+
+/** ms; a realm DHT record is re-put at most this often (and at once when the addresses change): DHT puts cost a query to the 20 closest peers */
+export const DHT_REPUBLISH_INTERVAL = 10 * 60_000

@@ -1,0 +1,82 @@
+/**
+ * The realm's pure decisions: no libp2p, no timers. The service gathers the live state, asks
+ * here and acts on the answer.
+ */
+
+/** ms until the next announcement: the interval ± `jitter` of it, `random` in [0, 1) */
+export function nextAnnounceDelay (interval: number, jitter: number, random: number): number {
+  return Math.max(1, Math.round(interval * (1 + jitter * (2 * random - 1))))
+}
+
+/** an announcement is accepted only when its seq is above the last one accepted from that peer (no replay, no reordering back in time) */
+export function isFreshSeq (lastSeq: bigint | undefined, seq: bigint): boolean {
+  return lastSeq == null || seq > lastSeq
+}
+
+/** the next seq to announce: above the last one, and at least the clock so a restarted node (seq lost) still goes up */
+export function nextSeq (lastSeq: bigint, now: number): bigint {
+  const fromClock = BigInt(Math.max(0, Math.floor(now)))
+  return fromClock > lastSeq ? fromClock : lastSeq + 1n
+}
+
+export interface MemberLiveness {
+  id: string
+  /** clock time the member was last heard from (auth or announcement) */
+  lastSeen: number
+  /** holds an authenticated, open connection to us: alive whatever its announcements */
+  connected: boolean
+}
+
+/** the members not heard from for `ttl` and not connected */
+export function expiredMembers (members: Iterable<MemberLiveness>, now: number, ttl: number): string[] {
+  const expired: string[] = []
+  for (const member of members) {
+    if (!member.connected && now - member.lastSeen >= ttl) {
+      expired.push(member.id)
+    }
+  }
+  return expired
+}
+
+export interface CandidateAddress {
+  /** the multiaddr as a string */
+  addr: string
+  /** confirmed reachable (AutoNAT, several observers, a configured announce address, a listener libp2p trusts) */
+  verified: boolean
+}
+
+/**
+ * ADDR-INV-001/002: only addresses confirmed reachable, and relay circuit addresses (reachable
+ * through the relay by construction), are announced or published.
+ */
+export function publishableAddrs (candidates: Iterable<CandidateAddress>): string[] {
+  const out = new Set<string>()
+  for (const { addr, verified } of candidates) {
+    if (verified || isCircuit(addr)) {
+      out.add(addr)
+    }
+  }
+  return [...out]
+}
+
+export function isCircuit (addr: string): boolean {
+  return addr.includes('/p2p-circuit')
+}
+
+/**
+ * The relays an address list reaches the peer through (ADDR-INV-003: a circuit address names
+ * its relay): the part before `/p2p-circuit`, which ends in the relay's `/p2p/<id>`.
+ */
+export function relayAddrs (addrs: Iterable<string>): string[] {
+  const out = new Set<string>()
+  for (const addr of addrs) {
+    const at = addr.indexOf('/p2p-circuit')
+    if (at > 0 && /\/p2p\/[^/]+$/.test(addr.slice(0, at))) {
+      out.add(addr.slice(0, at))
+    }
+  }
+  return [...out]
+}
+
+/** Where `realm.connect` found the addresses it dialled, in the order it tries them (seed 004) */
+export type AddressSource = 'peer-store' | 'member-list' | 'dht' | 'address-book' | 'shared-relay'

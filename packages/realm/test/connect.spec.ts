@@ -1,0 +1,187 @@
+import { connect, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { createNode } from '@holdfast/test-utils'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { FaultTolerance } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { tcp } from '@libp2p/tcp'
+import { expect } from 'aegir/chai'
+import { connectNode, deriveKeys, DHT_NAMESPACE, realmDhtSelector, realmDhtValidator } from '../src/index.ts'
+import { createMember, joined, OTHER_PSK, PSK, subscribed, topicOf } from './fixtures.ts'
+import type { RealmNode } from './fixtures.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+/** a member holding a reservation on `relay` (TCP on 127.0.0.1: the relay transport does not listen through memory addresses) */
+async function createRelayed (relay: Libp2p<any>, psk?: Uint8Array): Promise<RealmNode> {
+  const node = await createMember(psk == null ? {} : { psk }, {
+    config: {
+      // a refused reservation must not fail the node's start
+      transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0', `${relay.getMultiaddrs()[0].toString()}/p2p-circuit`] },
+      transports: [tcp(), circuitRelayTransport()]
+    }
+  })
+  return node
+}
+
+async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
+  if (node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))) {
+    return
+  }
+  await onceEvent(node, 'self:peer:update', () => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')))
+}
+
+/** kad-dht as @holdfast/node configures it for the realm: its own protocol, realm validator and selector */
+const realmKad = (): any => kadDHT({
+  protocol: `/holdfast/realm/${deriveKeys(PSK).realmId}/kad/1.0.0`,
+  clientMode: false,
+  peerInfoMapper: passthroughMapper,
+  allowQueryWithZeroPeers: true,
+  validators: { [DHT_NAMESPACE]: realmDhtValidator },
+  selectors: { [DHT_NAMESPACE]: realmDhtSelector }
+})
+
+async function inRoutingTable (node: Libp2p<any>, peer: Libp2p<any>): Promise<void> {
+  const table = node.services.dht.routingTable
+  if ((await table.find(peer.peerId)) != null) {
+    return
+  }
+  await new Promise<void>(resolve => {
+    const listener = ({ detail }: CustomEvent): void => {
+      if (detail.equals(peer.peerId)) {
+        table.removeEventListener('peer:add', listener)
+        resolve()
+      }
+    }
+    table.addEventListener('peer:add', listener)
+  })
+}
+
+describe('realm.connect by peer ID', () => {
+  let nodes: Array<Libp2p<any>> = []
+
+  afterEach(async () => {
+    await stopAll(nodes)
+    for (const node of nodes) {
+      if (node.services.realm != null) {
+        expectNoLeaks(node.services.realm)
+      }
+    }
+    nodes = []
+  })
+
+  it('source 1, the peer store: a member met before is re-dialled from its stored addresses', async () => {
+    const [a, b] = nodes = await Promise.all([createMember(), createMember()]) as RealmNode[]
+    await connect(a, b)
+    await joined(a, b.peerId)
+    await disconnect(a, b)
+    const connection = await a.services.realm.connect(b.peerId)
+    expect(connection.remotePeer.equals(b.peerId)).to.be.true()
+    expect((a.services.realm as any).lastSource).to.equal('peer-store')
+    expect(a.services.realm.members().find(m => m.peerId.equals(b.peerId))?.authenticated).to.be.true()
+    // resolved only once authenticated: a stream opens on it
+    const stream = await connection.newStream('/ipfs/ping/1.0.0')
+    await stream.close()
+  })
+
+  it('source 2, the member list: a member only heard of through announcements is dialled from them', async () => {
+    const [a, hub, c] = nodes = await Promise.all([createMember(), createMember(), createMember()]) as RealmNode[]
+    await connect(a, hub)
+    await connect(c, hub)
+    await Promise.all([subscribed(hub, c.peerId, topicOf(c)), subscribed(a, hub.peerId, topicOf(a))])
+    const learned = joined(a, c.peerId)
+    await c.services.realm.announce()
+    await learned
+    expect(a.getConnections(c.peerId)).to.be.empty()
+    const connection = await a.services.realm.connect(c.peerId)
+    expect(connection.remotePeer.equals(c.peerId)).to.be.true()
+    expect((a.services.realm as any).lastSource).to.equal('member-list')
+  })
+
+  it('source 3, the DHT: a member with no stored or announced address is found through its realm record on a DHT node outside the realm', async () => {
+    // the DHT node runs no realm: it validates and stores records it cannot read
+    const dhtNode = await createNode({ services: { dht: realmKad() } })
+    const [a, c] = await Promise.all([createMember({}, { services: { dht: realmKad() } }), createMember({}, { services: { dht: realmKad() } })])
+    nodes.push(dhtNode, a, c)
+    await connect(a, dhtNode)
+    await connect(c, dhtNode)
+    await Promise.all([inRoutingTable(c, dhtNode), inRoutingTable(a, dhtNode), inRoutingTable(dhtNode, c)])
+    await c.services.realm.publishRecord()
+    // kad's own queries may have dialled a and c to each other: forget that, so only the DHT record is left
+    if (a.getConnections(c.peerId).length > 0) {
+      await disconnect(a, c)
+    }
+    await a.peerStore.delete(c.peerId)
+    expect(a.services.realm.members().find(m => m.peerId.equals(c.peerId))?.addrs ?? []).to.be.empty()
+    const connection = await a.services.realm.connect(c.peerId)
+    expect((a.services.realm as any).lastSource).to.equal('dht')
+    expect(connection.remotePeer.equals(c.peerId)).to.be.true()
+    expect(a.services.realm.isMember(c.peerId)).to.be.true()
+  })
+
+  it('source 4, a relay\'s address book: a member met before, with no stored address, is found through the relay it reserves on', async () => {
+    const relay = await createMember({}, { transport: 'tcp', services: { relay: circuitRelayServer() } })
+    nodes.push(relay)
+    const b = await createRelayed(relay)
+    // a can dial circuits but holds no reservation (so no shared relay either)
+    const a = await createMember({}, { transport: 'tcp', config: { transports: [tcp(), circuitRelayTransport()] } })
+    nodes.push(a, b)
+    await hasCircuitAddr(b)
+    await connect(a, b)
+    await joined(a, b.peerId)
+    await disconnect(a, b)
+    await a.peerStore.delete(b.peerId)
+    const identified = onceEvent(a, 'peer:identify', d => d.peerId.equals(relay.peerId))
+    await connect(a, relay)
+    await Promise.all([identified, joined(a, relay.peerId), joined(relay, a.peerId)])
+    const connection = await a.services.realm.connect(b.peerId)
+    expect((a.services.realm as any).lastSource).to.equal('address-book')
+    expect(connection.remoteAddr.toString()).to.include(`${relay.peerId.toString()}/p2p-circuit`)
+  })
+
+  it('source 5, a shared relay: with nothing else known, the member is reached through a relay both hold reservations on', async () => {
+    // a relay without an address book: the shared reservation is all that is left
+    const relay = await createMember({ serveAddressBook: false }, { transport: 'tcp', services: { relay: circuitRelayServer() } })
+    nodes.push(relay)
+    const [a, b] = await Promise.all([createRelayed(relay), createRelayed(relay)])
+    nodes.push(a, b)
+    await Promise.all([hasCircuitAddr(a), hasCircuitAddr(b)])
+    // a knows b is a member (they met) but kept no address of it
+    await connect(a, b)
+    await joined(a, b.peerId)
+    await disconnect(a, b)
+    await a.peerStore.delete(b.peerId)
+    const connection = await a.services.realm.connect(b.peerId)
+    expect((a.services.realm as any).lastSource).to.equal('shared-relay')
+    expect(connection.remoteAddr.toString()).to.include('/p2p-circuit')
+    expect(a.services.realm.members().find(m => m.peerId.equals(b.peerId))?.authenticated).to.be.true()
+  })
+
+  it('a realm relay gives no reservation to an outsider', async () => {
+    // the relay waits authTimeout for the outsider's proof before refusing
+    const relay = await createMember({ authTimeout: 300 }, { transport: 'tcp', services: { relay: circuitRelayServer() } })
+    nodes.push(relay)
+    const denied = new Promise(resolve => { relay.services.realm.addEventListener('reservation:denied', ({ detail }: any) => { resolve(detail.peer) }) })
+    const outsider = await createRelayed(relay, OTHER_PSK)
+    nodes.push(outsider)
+    expect((await denied as any).equals(outsider.peerId)).to.be.true()
+    expect(outsider.getMultiaddrs().map(String).some(a => a.includes('/p2p-circuit'))).to.be.false()
+    expect(relay.services.realm.stats().reservationsDenied).to.equal(1)
+    // a member does get one
+    const member = await createRelayed(relay)
+    nodes.push(member)
+    await hasCircuitAddr(member)
+  })
+
+  it('a non-member target is a NotRealmMemberError', async () => {
+    const [a, outsider] = nodes = await Promise.all([createMember(), createMember({ psk: OTHER_PSK })]) as RealmNode[]
+    await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'NotRealmMemberError')
+  })
+
+  it('connectNode: a bare unknown peer ID is an AddressRequiredError, a multiaddr dials', async () => {
+    const [a, b] = nodes = await Promise.all([createMember(), createMember({ psk: OTHER_PSK })]) as RealmNode[]
+    await expect(connectNode(a, b.peerId)).to.eventually.be.rejected.with.property('name', 'AddressRequiredError')
+    const connection = await connectNode(a, b.getMultiaddrs())
+    expect(connection.remotePeer.equals(b.peerId)).to.be.true()
+    expect((await connectNode(a, b.peerId)).id).to.equal(connection.id)
+  })
+})

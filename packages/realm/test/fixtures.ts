@@ -1,0 +1,64 @@
+import { createNode } from '@holdfast/test-utils'
+import { gossipsub } from '@libp2p/gossipsub'
+import { realm } from '../src/index.ts'
+import type { Realm, RealmEvents, RealmInit } from '../src/index.ts'
+import type { NodeOptions } from '@holdfast/test-utils'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+export type RealmNode = Libp2p<{ identify: unknown, ping: unknown, pubsub: GossipSub, realm: Realm }>
+
+export const PSK = new Uint8Array(32).fill(7)
+export const OTHER_PSK = new Uint8Array(32).fill(9)
+
+export async function createMember (init: Partial<RealmInit> = {}, opts: NodeOptions<any> = {}): Promise<RealmNode> {
+  return createNode({
+    ...opts,
+    services: {
+      pubsub: gossipsub({ heartbeatInterval: 100 }),
+      realm: realm({ psk: PSK, ...init }),
+      ...opts.services
+    }
+  }) as unknown as Promise<RealmNode>
+}
+
+/** resolves with the first realm event of `type` whose detail passes `filter` */
+export async function onceRealm<K extends keyof RealmEvents> (node: RealmNode, type: K, filter: (detail: RealmEvents[K]['detail']) => boolean = () => true): Promise<RealmEvents[K]['detail']> {
+  return new Promise(resolve => {
+    const listener = (event: RealmEvents[K]): void => {
+      if (filter(event.detail)) {
+        node.services.realm.removeEventListener(type, listener as any)
+        resolve(event.detail)
+      }
+    }
+    node.services.realm.addEventListener(type, listener as any)
+  })
+}
+
+export async function joined (node: RealmNode, peer: PeerId): Promise<void> {
+  if (node.services.realm.isMember(peer)) {
+    return
+  }
+  await onceRealm(node, 'member:joined', d => d.peer.equals(peer))
+}
+
+/** resolves once `node`'s gossipsub knows `peer` subscribes to `topic` */
+export async function subscribed (node: RealmNode, peer: PeerId, topic: string): Promise<void> {
+  const has = (): boolean => node.services.pubsub.getSubscribers(topic).some(p => p.equals(peer))
+  if (has()) {
+    return
+  }
+  await new Promise<void>(resolve => {
+    const listener = (): void => {
+      if (has()) {
+        node.services.pubsub.removeEventListener('subscription-change', listener)
+        resolve()
+      }
+    }
+    node.services.pubsub.addEventListener('subscription-change', listener)
+  })
+}
+
+export function topicOf (node: RealmNode): string {
+  return `/holdfast/realm/${node.services.realm.id}/members/1.0.0`
+}
