@@ -22,6 +22,11 @@ import type { AbortOptions, ComponentLogger, ConnectionGater, Connection, Libp2p
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+/** What the realm needs of @holdfast/path-selector, when the node has one */
+interface PathConnector {
+  connect(peer: PeerId, opts: AbortOptions & { addrs?: Multiaddr[] }): Promise<Connection>
+}
+
 export type RealmMemberLeftReason = HoldfastEvents['member:left']['reason']
 
 /** Why an incoming member-list message was rejected */
@@ -226,6 +231,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private readonly addrBookProtocol: string
   private broadcaster?: CleanupBroadcaster
   private connManager?: WatermarkConnectionManager
+  private pathSelector?: PathConnector
 
   constructor (components: RealmComponents, init: RealmInit) {
     super()
@@ -311,6 +317,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   async afterStart (): Promise<void> {
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
+    this.pathSelector = findService<PathConnector>(this.components, CAPABILITIES.pathSelector)
     this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
     this.dht = this.useDht ? findService<RealmDht>(this.components, '@libp2p/kad-dht') : undefined
     this.relayServer = findRelayServer(this.components)
@@ -854,7 +861,11 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
         continue
       }
       try {
-        const connection = await this.components.connectionManager.openConnection(addrs, { signal: opts.signal })
+        // with a path selector, it picks relay-first or direct-first from these addresses and
+        // upgrades a relayed connection in the background (spec 06: "connect through the path-selector")
+        const connection = this.pathSelector != null
+          ? await this.pathSelector.connect(peer, { addrs, signal: opts.signal })
+          : await this.components.connectionManager.openConnection(addrs, { signal: opts.signal })
         await this.authenticate(connection, opts)
         this.lastSource = source
         return connection

@@ -1,3 +1,4 @@
+import { pathSelector } from '@holdfast/path-selector'
 import { connect, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { createNode } from '@holdfast/test-utils'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -8,6 +9,7 @@ import { expect } from 'aegir/chai'
 import { connectNode, deriveKeys, DHT_NAMESPACE, realmDhtSelector, realmDhtValidator } from '../src/index.ts'
 import { createMember, joined, OTHER_PSK, PSK, subscribed, topicOf } from './fixtures.ts'
 import type { RealmNode } from './fixtures.ts'
+import type { PathSelector } from '@holdfast/path-selector'
 import type { Libp2p } from '@libp2p/interface'
 
 /** a member holding a reservation on `relay` (TCP on 127.0.0.1: the relay transport does not listen through memory addresses) */
@@ -81,6 +83,29 @@ describe('realm.connect by peer ID', () => {
     // resolved only once authenticated: a stream opens on it
     const stream = await connection.newStream('/ipfs/ping/1.0.0')
     await stream.close()
+  })
+
+  it('connects through the path selector when the node has one', async () => {
+    const [a, b] = nodes = await Promise.all([
+      createMember({}, { services: { paths: pathSelector({ preset: 'test', upgrade: false }) } }),
+      createMember()
+    ]) as RealmNode[]
+    await connect(a, b)
+    await joined(a, b.peerId)
+    await disconnect(a, b)
+    // the realm finds the selector by capability at start and calls it at connect time
+    const selector = (a.services as unknown as { paths: PathSelector }).paths
+    const viaSelector: string[] = []
+    const original = selector.connect.bind(selector)
+    selector.connect = async (peer, opts) => {
+      viaSelector.push(peer.toString())
+      return original(peer, opts)
+    }
+    const connection = await a.services.realm.connect(b.peerId)
+    expect(viaSelector).to.deep.equal([b.peerId.toString()])
+    expect(connection.remotePeer.equals(b.peerId)).to.be.true()
+    expect(selector.mode(b.peerId)).to.be.a('string')
+    expect(a.services.realm.members().find(m => m.peerId.equals(b.peerId))?.authenticated).to.be.true()
   })
 
   it('source 2, the member list: a member only heard of through announcements is dialled from them', async () => {
