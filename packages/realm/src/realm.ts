@@ -375,6 +375,10 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       pending.reject(new RealmAuthError('The realm service stopped'))
     }
     this.pendingAuth.clear()
+    // the protections are the realm's to take back: they must not outlive it in the connection manager
+    for (const state of this.memberStates.values()) {
+      this.connManager?.unprotect(state.peerId, TAGS.realmMember)
+    }
     this.memberStates.clear()
     this.lastSeqs.clear()
     this.ownRecord = undefined
