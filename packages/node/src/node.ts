@@ -1,0 +1,167 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
+import { watermarkConnectionManager } from '@holdfast/connection-manager'
+import { InvalidConfigError } from '@holdfast/interface'
+import { networkSupervisor } from '@holdfast/network-supervisor'
+import { pathSelector } from '@holdfast/path-selector'
+import { DHT_NAMESPACE, deriveKeys, realm, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
+import { reconnector } from '@holdfast/reconnector'
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { FaultTolerance } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { MAX_CONNECTIONS, PRESET_NAMES, PRESETS, REALM_RELAY_RESERVATIONS } from './constants.ts'
+import { defaultListen, transports } from './transports.ts'
+import type { Preset } from './constants.ts'
+import type { CleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
+import type { WatermarkConnectionManagerService } from '@holdfast/connection-manager'
+import type { NetworkSupervisor } from '@holdfast/network-supervisor'
+import type { PathSelector } from '@holdfast/path-selector'
+import type { Realm, RealmInit } from '@holdfast/realm'
+import type { Reconnector } from '@holdfast/reconnector'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2pOptions } from 'libp2p'
+
+export interface HoldfastNodeOptions {
+  /** join this realm: `{ psk }` plus any other realm init. Without it the node has no realm service */
+  realm?: RealmInit
+  /** realm relays / bootstrap peers, each with its `/p2p/<id>`: the node holds a reservation on each */
+  relays?: Array<Multiaddr | string>
+  /** keep-alive and idle settings of the services, @default 'desktop' */
+  preset?: Preset
+  /** also serve circuit relay v2 (to realm members only when a realm is set), @default false */
+  relayServer?: boolean
+  /** listen addresses; the default is TCP, WebSockets and WebRTC (127.0.0.1 only with the `test` preset) */
+  listen?: string[]
+  /** passed through to createLibp2p, over what this function chose (`services` are merged) */
+  libp2p?: Partial<Libp2pOptions>
+}
+
+/** The services of every holdfast node, typed on `node.services` */
+export interface HoldfastServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  autonat: unknown
+  dcutr: unknown
+  pubsub: GossipSub
+  dht: KadDHT
+  broadcaster: CleanupBroadcaster
+  /** the holdfast connection manager (`connectionManager` is libp2p's own component) */
+  connections: WatermarkConnectionManagerService
+  paths: PathSelector
+  reconnector: Reconnector
+  network: NetworkSupervisor
+  /** present when `relayServer: true` */
+  relay?: CircuitRelayService
+}
+
+export interface HoldfastRealmServices extends HoldfastServices {
+  realm: Realm
+}
+
+export type HoldfastNode = Libp2p<HoldfastServices>
+export type HoldfastRealmNode = Libp2p<HoldfastRealmServices>
+
+/**
+ * Builds (and, unless `libp2p.start` is false, starts) a libp2p node with every transport,
+ * protocol and holdfast service wired so that they don't fight libp2p's own connection
+ * manager and reconnect logic. Bad options throw `InvalidConfigError` before anything starts.
+ */
+export async function createHoldfastNode (options: HoldfastNodeOptions & { realm: RealmInit }): Promise<HoldfastRealmNode>
+export async function createHoldfastNode (options?: HoldfastNodeOptions): Promise<HoldfastNode>
+export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Promise<HoldfastNode | HoldfastRealmNode> {
+  const preset = options.preset ?? 'desktop'
+  if (!PRESET_NAMES.includes(preset)) {
+    throw new InvalidConfigError(`preset must be one of ${PRESET_NAMES.join(', ')}`, 'preset')
+  }
+  const settings = PRESETS[preset]
+  const relays = parseRelays(options.relays ?? [])
+  // throws InvalidConfigError for a bad PSK (without echoing it), before any socket opens
+  const realmId = options.realm == null ? undefined : deriveKeys(options.realm.psk).realmId
+
+  const services: Record<string, (components: any) => unknown> = {
+    // first: the other holdfast services find it by capability and publish through it
+    broadcaster: cleanupBroadcaster(),
+    connections: watermarkConnectionManager({ idleTimeout: settings.idleTimeout }),
+    identify: identify(),
+    ping: ping(),
+    autonat: autoNAT(),
+    dcutr: dcutr(),
+    pubsub: gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
+    dht: realmId == null
+      ? kadDHT({ clientMode: preset === 'server' || preset === 'test' ? false : undefined })
+      : kadDHT({
+        // a private DHT of the realm's members: its own protocol, the realm's records, LAN and loopback addresses kept
+        protocol: `/holdfast/realm/${realmId}/kad/1.0.0`,
+        clientMode: options.relayServer === true || preset === 'server' || preset === 'test' ? false : undefined,
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: preset === 'test',
+        validators: { [DHT_NAMESPACE]: realmDhtValidator },
+        selectors: { [DHT_NAMESPACE]: realmDhtSelector }
+      }),
+    paths: pathSelector({ preset }),
+    reconnector: reconnector(),
+    network: networkSupervisor()
+  }
+  if (options.relayServer === true) {
+    services.relay = circuitRelayServer(realmId == null ? {} : { reservations: REALM_RELAY_RESERVATIONS })
+  }
+  if (options.realm != null) {
+    services.realm = realm({ announceInterval: settings.announceInterval, ...options.realm })
+  }
+
+  const listen = [
+    ...(options.listen ?? defaultListen(preset === 'test')),
+    // one reservation on each realm relay; this also dials it at start, so relays double as bootstrap peers
+    ...relays.map(relay => `${relay.toString()}/p2p-circuit`)
+  ]
+  const overrides = options.libp2p ?? {}
+  return createLibp2p({
+    addresses: { listen },
+    transports: transports(),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // an unreachable relay or a refused reservation must not fail the whole node
+    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    ...overrides,
+    connectionManager: {
+      maxConnections: MAX_CONNECTIONS,
+      ...overrides.connectionManager
+    },
+    connectionMonitor: {
+      // the path selector's heartbeat decides when a path failed (after failuresToDemote misses),
+      // and the reconnector hides short drops: a single missed libp2p ping must not abort the connection
+      abortConnectionOnPingFailure: false,
+      ...overrides.connectionMonitor
+    },
+    services: { ...services, ...overrides.services }
+  }) as unknown as Promise<HoldfastNode>
+}
+
+function parseRelays (relays: Array<Multiaddr | string>): Multiaddr[] {
+  return relays.map(relay => {
+    let ma: Multiaddr
+    try {
+      ma = typeof relay === 'string' ? multiaddr(relay) : relay
+    } catch {
+      throw new InvalidConfigError(`relays: not a multiaddr: ${String(relay)}`, 'relays')
+    }
+    if (ma.getComponents().find(c => c.name === 'p2p') == null) {
+      throw new InvalidConfigError(`relays: ${ma.toString()} has no /p2p/<peer id>`, 'relays')
+    }
+    return ma
+  })
+}
