@@ -1,4 +1,4 @@
-import { AbortError, CAPABILITIES, ConnectionClosedError, InvalidArgumentError, InvalidConfigError, PeerClosingError, TimeoutError, systemClock } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, ConnectionClosedError, InvalidArgumentError, InvalidConfigError, PeerClosingError, TimeoutError, TrackedTimers, systemClock } from '@holdfast/interface'
 import { isConnection, isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr } from '@multiformats/multiaddr'
@@ -88,7 +88,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   private readonly peers = new Map<string, PeerEntry>()
   private layers: Layer[] = []
   private readyConditions: readonly string[]
-  private readonly timers = new Set<unknown>()
+  private readonly timers: TrackedTimers
   /** listeners this service added to signals it does not own */
   private signalListeners = 0
   private nodeListeners = 0
@@ -101,6 +101,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     this.components = components
     this.log = components.logger.forComponent('holdfast:cleanup-broadcaster')
     this.clock = init.clock ?? systemClock
+    this.timers = new TrackedTimers(this.clock)
     this.closingWindowMs = init.closingWindowMs ?? CLOSING_WINDOW_MS
     this.replaceConnections = init.replaceConnections ?? REPLACE_CONNECTIONS
     if (!isValidWindow(this.closingWindowMs)) {
@@ -167,10 +168,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     }
     // the node is stopping: libp2p closes the connections, we keep no record of them
     this.peers.clear()
-    for (const timer of this.timers) {
-      this.clock.clearTimeout(timer)
-    }
-    this.timers.clear()
+    this.timers.clearAll()
     this.stream.clear()
   }
 
@@ -242,7 +240,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     let timer: unknown
     const pending = addWork<T>(owner, 'track', () => {
       if (timer !== undefined) {
-        this.clearTimer(timer)
+        this.timers.clear(timer)
       }
       bound.release()
       this.release(entry)
@@ -256,7 +254,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     })
     if (timeoutController != null && opts.timeout !== undefined) {
       const ms = opts.timeout
-      timer = this.setTimer(() => {
+      timer = this.timers.set(() => {
         timer = undefined
         timeoutController.abort(new TimeoutError(`Work bound to ${peer} timed out after ${ms} ms`))
       }, ms)
@@ -474,7 +472,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
 
     // 6. the closing mark outlives the cleanup by closingWindowMs
     if (this.closingWindowMs > 0 && this.started) {
-      entry.closingTimer = this.setTimer(() => {
+      entry.closingTimer = this.timers.set(() => {
         entry.closingTimer = undefined
         this.endClosing(entry)
       }, this.closingWindowMs)
@@ -487,7 +485,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   private startClosing (entry: PeerEntry): void {
     entry.closing = true
     if (entry.closingTimer !== undefined) {
-      this.clearTimer(entry.closingTimer)
+      this.timers.clear(entry.closingTimer)
       entry.closingTimer = undefined
     }
   }
@@ -497,7 +495,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       return // the running cleanup ends it
     }
     if (entry.closingTimer !== undefined) {
-      this.clearTimer(entry.closingTimer)
+      this.timers.clear(entry.closingTimer)
       entry.closingTimer = undefined
     }
     entry.closing = false
@@ -564,7 +562,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
         return
       }
       if (timer !== undefined) {
-        this.clearTimer(timer)
+        this.timers.clear(timer)
       }
       if (signal != null) {
         signal.removeEventListener('abort', onAbort)
@@ -584,7 +582,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     }
     if (opts.timeout !== undefined) {
       const ms = opts.timeout
-      timer = this.setTimer(() => {
+      timer = this.timers.set(() => {
         timer = undefined
         done(new TimeoutError(`${peer} was not ready within ${ms} ms`))
       }, ms)
@@ -824,21 +822,6 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
     }
   }
 
-  private setTimer (fn: () => void, ms: number): unknown {
-    const handle = this.clock.setTimeout(() => {
-      this.timers.delete(handle)
-      fn()
-    }, ms)
-    this.timers.add(handle)
-    return handle
-  }
-
-  private clearTimer (handle: unknown): void {
-    if (this.timers.delete(handle)) {
-      this.clock.clearTimeout(handle)
-    }
-  }
-
   private middlewareContext (): MiddlewareContext {
     return {
       log: this.log,
@@ -852,8 +835,8 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
         this.stream.slowHandlers++
         this.log('a %s handler is still running after %d ms', event.type, budgetMs)
       },
-      setTimer: (fn, ms) => this.setTimer(fn, ms),
-      clearTimer: handle => { this.clearTimer(handle) }
+      setTimer: (fn, ms) => this.timers.set(fn, ms),
+      clearTimer: handle => { this.timers.clear(handle) }
     }
   }
 }

@@ -18,3 +18,44 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
   clearTimeout: (handle) => { globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>) }
 }
+
+/**
+ * The timers a service started on its clock and has not yet seen fire or cleared, so
+ * `internalSizes().timers` can report them and `stop()` can clear them all at once.
+ */
+export class TrackedTimers {
+  private readonly clock: Clock
+  private readonly handles = new Set<unknown>()
+
+  constructor (clock: Clock) {
+    this.clock = clock
+  }
+
+  /** timers pending now */
+  get size (): number {
+    return this.handles.size
+  }
+
+  set (fn: () => void, ms: number): unknown {
+    const handle = this.clock.setTimeout(() => {
+      this.handles.delete(handle)
+      fn()
+    }, ms)
+    this.handles.add(handle)
+    return handle
+  }
+
+  /** clears the timer if it is still pending; unknown or fired handles are ignored */
+  clear (handle: unknown): void {
+    if (handle != null && this.handles.delete(handle)) {
+      this.clock.clearTimeout(handle)
+    }
+  }
+
+  clearAll (): void {
+    for (const handle of this.handles) {
+      this.clock.clearTimeout(handle)
+    }
+    this.handles.clear()
+  }
+}

@@ -70,3 +70,22 @@ describe('findService', () => {
     expect(api.findService({}, '@holdfast/example')).to.be.undefined()
   })
 })
+
+describe('TrackedTimers', () => {
+  it('counts pending timers, forgets fired and cleared ones, clears all at once', async () => {
+    const fired: string[] = []
+    const timers = new api.TrackedTimers(api.systemClock)
+    const a = timers.set(() => { fired.push('a') }, 1)
+    timers.set(() => { fired.push('b') }, 60_000)
+    timers.set(() => { fired.push('c') }, 60_000)
+    expect(timers.size).to.equal(3)
+    await new Promise<void>(resolve => { api.systemClock.setTimeout(resolve, 5) })
+    expect(fired).to.deep.equal(['a'])
+    expect(timers.size).to.equal(2)
+    timers.clear(a) // already fired: ignored
+    timers.clear(undefined)
+    expect(timers.size).to.equal(2)
+    timers.clearAll()
+    expect(timers.size).to.equal(0)
+  })
+})

@@ -1,4 +1,4 @@
-import { AbortError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, TimeoutError, findService, systemClock } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, TimeoutError, TrackedTimers, findService, systemClock } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { DEBOUNCE_WINDOW_MS, LONG_BACKGROUND_THRESHOLD_MS, PROBE_TIMEOUT_MS, RESULT_TIMEOUT_MS, SETTLE_WINDOW_MS } from './constants.ts'
@@ -53,7 +53,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
   private current?: NetworkSnapshot
   /** last start of a custom processor's offline / probe / restore, for the debounce */
   private readonly lastStarted = new Map<RecoveryAction, number>()
-  private readonly timers = new Set<unknown>()
+  private readonly timers: TrackedTimers
   private signalListeners = 0
   private readonly counts: NetworkSupervisorStats = { events: 0, batches: 0, actions: {}, failures: 0, invalidEvents: 0, timeouts: 0, debounced: 0 }
   private readonly metrics?: { events: CounterGroup, actions: CounterGroup, failures: Counter, invalid: Counter, timeouts: Counter, debounced: Counter }
@@ -63,6 +63,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     this.components = components
     this.log = components.logger.forComponent('holdfast:network-supervisor')
     this.clock = init.clock ?? systemClock
+    this.timers = new TrackedTimers(this.clock)
     this.settleWindow = checkDuration(init.settleWindow ?? SETTLE_WINDOW_MS, 'settleWindow', true)
     this.resultTimeout = checkDuration(init.resultTimeout ?? RESULT_TIMEOUT_MS, 'resultTimeout', false)
     this.probeTimeout = checkDuration(init.probeTimeout ?? PROBE_TIMEOUT_MS, 'probeTimeout', false)
@@ -121,7 +122,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
       }
     }
     if (this.settleTimer !== undefined) {
-      this.clearTimer(this.settleTimer)
+      this.timers.clear(this.settleTimer)
       this.settleTimer = undefined
     }
     this.settled = false
@@ -132,10 +133,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     this.queue = []
     this.runController?.abort(error)
     await this.running
-    for (const timer of this.timers) {
-      this.clock.clearTimeout(timer)
-    }
-    this.timers.clear()
+    this.timers.clearAll()
     this.lastStarted.clear()
     this.broadcaster = undefined
     this.processor = undefined
@@ -161,7 +159,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     }
     const { promise, resolve, reject } = Promise.withResolvers<NetworkEventResult>()
     const request: Request = { event, answered: false, resolve, reject }
-    request.timer = this.setTimer(() => {
+    request.timer = this.timers.set(() => {
       request.timer = undefined
       this.counts.timeouts++
       this.metrics?.timeouts.increment()
@@ -180,7 +178,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     this.queue.push(request)
     if (this.settleTimer === undefined && !this.settled) {
       // the first event opens the batch
-      this.settleTimer = this.setTimer(this.onSettled, this.settleWindow)
+      this.settleTimer = this.timers.set(this.onSettled, this.settleWindow)
     }
     return promise
   }
@@ -339,7 +337,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     }
     request.answered = true
     if (request.timer !== undefined) {
-      this.clearTimer(request.timer)
+      this.timers.clear(request.timer)
       request.timer = undefined
     }
     if (request.signal != null && request.onAbort != null) {
@@ -360,21 +358,6 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
       this.broadcaster?.publish(type, detail)
     } catch (err) {
       this.log.error('publishing %s failed - %e', type, err)
-    }
-  }
-
-  private setTimer (fn: () => void, ms: number): unknown {
-    const handle = this.clock.setTimeout(() => {
-      this.timers.delete(handle)
-      fn()
-    }, ms)
-    this.timers.add(handle)
-    return handle
-  }
-
-  private clearTimer (handle: unknown): void {
-    if (this.timers.delete(handle)) {
-      this.clock.clearTimeout(handle)
     }
   }
 }

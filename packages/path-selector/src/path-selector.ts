@@ -1,4 +1,4 @@
-import { AddressRequiredError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, NoAvailablePathError, TAGS, findService, systemClock } from '@holdfast/interface'
+import { AddressRequiredError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, NoAvailablePathError, TAGS, TrackedTimers, findService, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { byteStream } from '@libp2p/utils'
 import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
@@ -108,7 +108,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
   private readonly retryMaxDelayMs: number
   private readonly peers = new Map<string, PeerRecord>()
   private readonly relays = new Map<string, RelayWatch>()
-  private readonly timers = new Set<unknown>()
+  private readonly timers: TrackedTimers
   private heartbeatTimer: unknown
   private nodeListeners = 0
   private inFlight = 0
@@ -124,6 +124,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.components = components
     this.log = components.logger.forComponent('holdfast:path-selector')
     this.clock = init.clock ?? systemClock
+    this.timers = new TrackedTimers(this.clock)
     this.preset = resolvePreset(init.preset ?? DEFAULT_PRESET)
     this.upgradeEnabled = init.upgrade ?? UPGRADE
     this.keepRelayBackup = init.keepRelayBackup ?? KEEP_RELAY_BACKUP
@@ -207,10 +208,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     events.removeEventListener('self:peer:update', this.onAddressesChanged)
     this.nodeListeners = 0
     this.stopController.abort()
-    for (const timer of this.timers) {
-      this.clock.clearTimeout(timer)
-    }
-    this.timers.clear()
+    this.timers.clearAll()
     this.heartbeatTimer = undefined
     for (const entry of this.peers.values()) {
       entry.retryTimer = undefined
@@ -419,7 +417,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     if (!this.started || entry.retryTimer != null || entry.upgrading != null || !this.shouldUpgrade(entry)) {
       return
     }
-    entry.retryTimer = this.setTimer(() => {
+    entry.retryTimer = this.timers.set(() => {
       entry.retryTimer = undefined
       if (this.peers.get(entry.peer.toString()) !== entry) {
         return
@@ -503,7 +501,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     entry.paths = entry.paths.filter(p => p !== path)
     if (entry.paths.length === 0) {
       this.peers.delete(key)
-      this.clearTimer(entry.retryTimer)
+      this.timers.clear(entry.retryTimer)
       entry.retryTimer = undefined
       this.setBackup(entry, false)
       entry.mode = undefined
@@ -572,7 +570,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.emit('path:changed', { peer: entry.peer, from, to, best: best.kind })
     if (to === 'direct-primary') {
       entry.upgradeAttempts = 0
-      this.clearTimer(entry.retryTimer)
+      this.timers.clear(entry.retryTimer)
       entry.retryTimer = undefined
       if (from !== undefined) {
         this.emit('path:upgraded', { peer: entry.peer, durationMs })
@@ -623,9 +621,9 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
   private ensureHeartbeat (): void {
     const wanted = this.started && this.pingProtocol != null && this.peers.size > 0
     if (wanted && this.heartbeatTimer == null) {
-      this.heartbeatTimer = this.setTimer(this.heartbeat, this.preset.heartbeatIntervalMs)
+      this.heartbeatTimer = this.timers.set(this.heartbeat, this.preset.heartbeatIntervalMs)
     } else if (!wanted && this.heartbeatTimer != null) {
-      this.clearTimer(this.heartbeatTimer)
+      this.timers.clear(this.heartbeatTimer)
       this.heartbeatTimer = undefined
     }
   }
@@ -756,7 +754,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       } else if (watch.lost) {
         watch.lost = false
         watch.addr = addr
-        this.clearTimer(watch.timer)
+        this.timers.clear(watch.timer)
         watch.timer = undefined
         this.metrics?.reservations.increment({ restored: true })
         this.log('reservation on relay %p restored after %d attempts', watch.relay, watch.attempts)
@@ -796,7 +794,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
    * relay again, but not one configured by address (js-libp2p#3601), hence the `listen`.
    */
   private scheduleRestore (watch: RelayWatch): void {
-    watch.timer = this.setTimer(() => {
+    watch.timer = this.timers.set(() => {
       watch.timer = undefined
       if (!watch.lost || this.relays.get(watch.relay.toString()) !== watch) {
         return
@@ -851,25 +849,10 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     return peer.toString()
   }
 
-  private setTimer (fn: () => void, ms: number): unknown {
-    const handle = this.clock.setTimeout(() => {
-      this.timers.delete(handle)
-      fn()
-    }, ms)
-    this.timers.add(handle)
-    return handle
-  }
-
-  private clearTimer (handle: unknown): void {
-    if (handle != null && this.timers.delete(handle)) {
-      this.clock.clearTimeout(handle)
-    }
-  }
-
   /** A signal that aborts after `ms` of the service's clock */
   private timeoutSignal (ms: number): { signal: AbortSignal, clear(): void } {
     const controller = new AbortController()
-    const timer = this.setTimer(() => { controller.abort(new Error(`timed out after ${ms} ms`)) }, ms)
-    return { signal: controller.signal, clear: () => { this.clearTimer(timer) } }
+    const timer = this.timers.set(() => { controller.abort(new Error(`timed out after ${ms} ms`)) }, ms)
+    return { signal: controller.signal, clear: () => { this.timers.clear(timer) } }
   }
 }
