@@ -48,6 +48,6 @@ describe('holdfast (the command)', () => {
   it('an unknown command is one line and exit 2', async () => {
     const result = await holdfast('teleport')
     expect(result.code).to.equal(2)
-    expect(result.stderr.trim().split('\n')).to.deep.equal(['holdfast: unknown command \'teleport\' (usage: holdfast keygen)'])
+    expect(result.stderr.trim().split('\n')).to.deep.equal(['holdfast: unknown command \'teleport\' (holdfast --help)'])
   })
 })
