@@ -2,7 +2,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
-import type { Transport } from '@libp2p/interface'
+import type { ConnectionGater, Transport } from '@libp2p/interface'
 
 /**
  * Node: TCP, WebSockets, WebRTC (through relays), WebRTC-direct and the circuit relay transport.
@@ -25,4 +25,9 @@ export function transports (): Array<(components: any) => Transport> {
 export function defaultListen (loopbackOnly: boolean): string[] {
   const host = loopbackOnly ? '127.0.0.1' : '0.0.0.0'
   return [`/ip4/${host}/tcp/0`, `/ip4/${host}/tcp/0/ws`, '/webrtc']
+}
+
+/** Node: libp2p's own default, which lets every address through (transports.browser.ts differs) */
+export function connectionGater (): ConnectionGater {
+  return {}
 }
