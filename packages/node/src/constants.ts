@@ -19,6 +19,8 @@ export interface PresetSettings {
   gossipHeartbeat: number
   /** ms, realm announcements; `undefined` keeps the realm's default (10 s) */
   announceInterval?: number
+  /** ms, one WebRTC upgrade attempt; `undefined` keeps the path selector's default (15 s) */
+  upgradeTimeoutMs?: number
 }
 
 export const PRESETS: Record<Preset, PresetSettings> = {
@@ -26,7 +28,8 @@ export const PRESETS: Record<Preset, PresetSettings> = {
   desktop: { idleTimeout: IDLE_PRESETS.desktop, gossipHeartbeat: 1_000 },
   server: { idleTimeout: IDLE_PRESETS.server, gossipHeartbeat: 1_000 },
   // loopback tests and the demo: the mesh forms in a few 100 ms heartbeats, members re-announce every 2 s
-  test: { idleTimeout: IDLE_PRESETS.test, gossipHeartbeat: 100, announceInterval: 2_000 }
+  // loopback WebRTC now and then stalls an attempt for seconds (path-selector README, Numbers): retry after 3 s
+  test: { idleTimeout: IDLE_PRESETS.test, gossipHeartbeat: 100, announceInterval: 2_000, upgradeTimeoutMs: 3_000 }
 }
 
 /**

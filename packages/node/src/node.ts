@@ -18,7 +18,7 @@ import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { MAX_CONNECTIONS, PRESET_NAMES, PRESETS, REALM_RELAY_RESERVATIONS } from './constants.ts'
-import { defaultListen, transports } from './transports.ts'
+import { connectionGater, defaultListen, transports } from './transports.ts'
 import type { Preset } from './constants.ts'
 import type { CleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
 import type { WatermarkConnectionManagerService } from '@holdfast/connection-manager'
@@ -112,7 +112,7 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
         validators: { [DHT_NAMESPACE]: realmDhtValidator },
         selectors: { [DHT_NAMESPACE]: realmDhtSelector }
       }),
-    paths: pathSelector({ preset }),
+    paths: pathSelector({ preset, ...(settings.upgradeTimeoutMs == null ? {} : { upgradeTimeoutMs: settings.upgradeTimeoutMs }) }),
     reconnector: reconnector(),
     network: networkSupervisor()
   }
@@ -136,6 +136,8 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     streamMuxers: [yamux()],
     // an unreachable relay or a refused reservation must not fail the whole node
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    // in a browser: libp2p's default gate, but loopback may be dialled (transports.browser.ts)
+    connectionGater: connectionGater(),
     ...overrides,
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,

@@ -1,0 +1,402 @@
+/**
+ * The seven steps of `holdfast demo`, on real nodes over 127.0.0.1. Each step acts on the cast
+ * and returns checks read from the services' own state and events; nothing is reported that
+ * was not observed. Every wait is for an event, bounded by the step's signal.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { defaults as connectionManagerDefaults } from '@holdfast/connection-manager'
+import { TAGS } from '@holdfast/interface'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { byteStream } from '@libp2p/utils'
+import { createLibp2p } from 'libp2p'
+import { raceSignal } from 'race-signal'
+import { createHoldfastNode } from '../node.ts'
+import type { HoldfastRealmNode } from '../node.ts'
+import type { HoldfastEvents, NetworkEvent, NetworkEventResult, NetworkSnapshot } from '@holdfast/interface'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+
+export interface Check {
+  name: string
+  ok: boolean
+  detail: string
+}
+
+export interface Step {
+  id: string
+  title: string
+  run(cast: Cast, signal: AbortSignal): Promise<Check[]>
+}
+
+/**
+ * alice: the peer we watch; bob: a desktop with direct (TCP) addresses; carol: a phone behind a
+ * NAT, reachable only through the relay and WebRTC; relay: the realm's relay and bootstrap node.
+ */
+export interface Cast {
+  relay: HoldfastRealmNode
+  alice: HoldfastRealmNode
+  bob: HoldfastRealmNode
+  carol: HoldfastRealmNode
+  /** plain libp2p nodes that dial alice for the trim step */
+  extras: Libp2p[]
+}
+
+export const ECHO = '/holdfast-demo/echo/1.0.0'
+/** a protocol whose handler never answers: requests that only their peer's loss can end */
+export const SILENT = '/holdfast-demo/silent/1.0.0'
+export const EXTRA_PEERS = 8
+export const PENDING_REQUESTS = 200
+export const REQUEST_TIMEOUT_MS = 30_000
+/** alice's watermarks for the trim step: far below her connection count */
+const TRIM_LIMITS = { lowWater: 2, highWater: 100, gracePeriod: 0 }
+
+const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail })
+const ms = (value: number): string => `${value.toFixed(value < 10 ? 1 : 0)} ms`
+
+/** what nextEvent and record listen on: libp2p's node and every holdfast service */
+interface Listenable {
+  addEventListener(type: string, listener: (event: CustomEvent<any>) => void): void
+  removeEventListener(type: string, listener: (event: CustomEvent<any>) => void): void
+}
+
+/**
+ * Resolves with the detail of the first `type` event on `target` that `accept` takes; rejects
+ * when `signal` aborts (the step's time bound).
+ */
+export async function nextEvent<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean, signal: AbortSignal): Promise<Detail> {
+  signal.throwIfAborted()
+  return new Promise((resolve, reject) => {
+    const listener = (event: CustomEvent<Detail>): void => {
+      if (accept(event.detail)) {
+        done()
+        resolve(event.detail)
+      }
+    }
+    const onAbort = (): void => {
+      done()
+      reject(new Error(`no ${type} event before the step's time limit`))
+    }
+    const done = (): void => {
+      target.removeEventListener(type, listener)
+      signal.removeEventListener('abort', onAbort)
+    }
+    target.addEventListener(type, listener)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** the detail of every `type` event that `accept` takes, until `stop()` */
+function record<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean): { seen: Detail[], stop(): void } {
+  const seen: Detail[] = []
+  const listener = (event: CustomEvent<Detail>): void => {
+    if (accept(event.detail)) {
+      seen.push(event.detail)
+    }
+  }
+  target.addEventListener(type, listener)
+  return { seen, stop: () => { target.removeEventListener(type, listener) } }
+}
+
+async function memberOf (node: HoldfastRealmNode, peer: PeerId, signal: AbortSignal): Promise<void> {
+  if (!node.services.realm.isMember(peer)) {
+    await nextEvent<HoldfastEvents['member:joined']>(node.services.realm, 'member:joined', d => d.peer.equals(peer), signal)
+  }
+}
+
+/** one echo round trip on a new stream: whether the same bytes came back, and in how long */
+async function echo (open: () => Promise<Stream>, signal: AbortSignal): Promise<{ ok: boolean, rttMs: number }> {
+  const started = performance.now()
+  const stream = byteStream(await open())
+  const sent = new TextEncoder().encode('hello, same bytes back please')
+  await stream.write(sent, { signal })
+  const back = await stream.read({ bytes: sent.length, signal })
+  await stream.unwrap().close({ signal })
+  return { ok: equalBytes(back.subarray(), sent), rttMs: performance.now() - started }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i])
+}
+
+async function serveEcho (node: Libp2p): Promise<void> {
+  await node.handle(ECHO, async (stream) => {
+    for await (const chunk of stream) {
+      stream.send(chunk)
+    }
+    await stream.close()
+  }, { runOnLimitedConnection: true })
+}
+
+export async function createCast (psk: string): Promise<Cast> {
+  const relay = await createHoldfastNode({
+    realm: { psk },
+    relayServer: true,
+    preset: 'test',
+    listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+  })
+  const relayAddr = relay.getMultiaddrs()[0]
+  const [alice, bob, carol] = await Promise.all([
+    createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test' }),
+    createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test' }),
+    // behind a NAT: no listening socket of its own, only its reservation on the relay and WebRTC through it
+    createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test', listen: ['/webrtc'] })
+  ])
+  await Promise.all([alice, bob, carol].map(serveEcho))
+  return { relay, alice, bob, carol, extras: [] }
+}
+
+export async function stopCast (cast: Cast): Promise<void> {
+  await Promise.all([cast.relay, cast.alice, cast.bob, cast.carol, ...cast.extras].map(async node => node.stop()))
+}
+
+const realmFormation: Step = {
+  id: 'realm-formation',
+  title: 'realm formation',
+  async run ({ relay, alice, bob, carol }, signal) {
+    const nodes = { relay, alice, bob, carol }
+    const started = performance.now()
+    const joined: Check[] = []
+    await Promise.all(Object.entries(nodes).map(async ([name, node]) => {
+      const others = Object.entries(nodes).filter(([other]) => other !== name)
+      await Promise.all(others.map(async ([, peer]) => memberOf(node, peer.peerId, signal)))
+      const members = node.services.realm.members().map(m => m.peerId.toString())
+      const all = others.every(([, peer]) => members.includes(peer.peerId.toString()))
+      joined.push(check(`${name} lists the other ${others.length} as members`, all, `${members.length} members after ${ms(performance.now() - started)}`))
+    }))
+    return joined
+  }
+}
+
+const connectById: Step = {
+  id: 'connect-by-id',
+  title: 'connect by peer ID',
+  async run ({ alice, bob }, signal) {
+    const started = performance.now()
+    const connection = await alice.services.realm.connect(bob.peerId, { signal })
+    const connectMs = performance.now() - started
+    const round = await echo(async () => connection.newStream(ECHO, { signal }), signal)
+    return [
+      check('realm.connect(bob\'s peer ID) reaches bob', connection.remotePeer.equals(bob.peerId), `${connection.remoteAddr.toString()} in ${ms(connectMs)}`),
+      check('an echo stream round-trips over it', round.ok, ms(round.rttMs)),
+      check('bob is an authenticated, protected member', alice.services.realm.isMember(bob.peerId) && alice.services.connections.isProtected(bob.peerId, TAGS.realmMember), `protected by '${TAGS.realmMember}'`)
+    ]
+  }
+}
+
+const relayFirstUpgrade: Step = {
+  id: 'relay-first-upgrade',
+  title: 'relay-first connect, WebRTC upgrade',
+  async run ({ alice, carol }, signal) {
+    const paths = alice.services.paths
+    const upgraded = nextEvent<HoldfastEvents['path:upgraded']>(paths, 'path:upgraded', d => d.peer.equals(carol.peerId), signal)
+    upgraded.catch(() => {}) // awaited below; a failed connect must not leave it unhandled
+    const started = performance.now()
+    const connection = await alice.services.realm.connect(carol.peerId, { signal })
+    const connectMs = performance.now() - started
+    const first = paths.paths(carol.peerId)[0]
+    // the background upgrade may have been made already, or a loopback WebRTC attempt may stall:
+    // then ask the path selector for one now (at most 3 tries) instead of waiting on its backoff
+    let durationMs = Number.NaN
+    upgraded.then(d => { durationMs = d.durationMs }, () => {})
+    for (let attempt = 0; attempt < 3 && paths.mode(carol.peerId) !== 'direct-primary'; attempt++) {
+      await raceSignal(Promise.race([upgraded, paths.upgrade(carol.peerId, { signal })]), signal)
+    }
+    const best = paths.best(carol.peerId)
+    const relayed = paths.paths(carol.peerId).find(p => p.kind === 'relayed')
+    const direct = alice.getConnections(carol.peerId).find(c => c.id === best?.connectionId)
+    if (direct == null) {
+      throw new Error('the best path to carol has no open connection')
+    }
+    const round = await echo(async () => direct.newStream(ECHO, { signal }), signal)
+    return [
+      check('the first path is through the relay', first?.kind === 'relayed' && connection.remoteAddr.toString().includes('/p2p-circuit'), `${first?.transport ?? 'none'} in ${ms(connectMs)}`),
+      check('upgraded to a direct WebRTC path in the background', paths.mode(carol.peerId) === 'direct-primary' && best?.transport === 'webrtc', `${paths.mode(carol.peerId) ?? 'no mode'} over ${best?.transport ?? 'nothing'}, ${ms(durationMs)} after the relayed connect`),
+      check('the relayed connection is kept as a protected backup', relayed != null && relayed.status !== 'closed' && alice.services.connections.isProtected(carol.peerId, TAGS.relayBackup), `relayed path ${relayed?.status ?? 'gone'}, protected by '${TAGS.relayBackup}'`),
+      check('an echo over the WebRTC connection', round.ok && direct.remoteAddr.toString().includes('/webrtc'), `${ms(round.rttMs)} (relayed ping RTT ${ms(relayed?.rttMs ?? Number.NaN)}, WebRTC ${ms(best?.rttMs ?? Number.NaN)})`)
+    ]
+  }
+}
+
+const flapHidden: Step = {
+  id: 'flap-hidden',
+  title: 'flap hidden by the tolerance window',
+  async run ({ alice, bob }, signal) {
+    const reconnector = alice.services.reconnector
+    const isBob = (d: { peer: PeerId }): boolean => d.peer.equals(bob.peerId)
+    const offline = record<HoldfastEvents['peer:offline']>(reconnector, 'peer:offline', isBob)
+    const held = nextEvent<HoldfastEvents['peer:held']>(reconnector, 'peer:held', isBob, signal)
+    const recovered = nextEvent<HoldfastEvents['peer:recovered']>(reconnector, 'peer:recovered', isBob, signal)
+    held.catch(() => {})
+    recovered.catch(() => {})
+    try {
+      // the link drops under both peers: every connection between them dies at once
+      const dropped = alice.getConnections(bob.peerId)
+      const droppedAt = performance.now()
+      dropped.forEach(connection => { connection.abort(new Error('simulated network flap')) })
+      await held
+      const heldAfter = performance.now() - droppedAt
+      const back = await recovered
+      const round = await echo(async () => alice.services.paths.openStream(bob.peerId, ECHO, { signal }), signal)
+      return [
+        check('the flap closed every alice↔bob connection', dropped.length > 0 && dropped.every(c => c.status !== 'open'), `${dropped.length} connection(s) aborted`),
+        check('the reconnector held bob instead of dropping him', heldAfter < 1_000, `peer:held ${ms(heldAfter)} after the drop`),
+        check('bob came back inside the tolerance window', back.downtimeMs < 5_000, `peer:recovered (${back.how}) after ${ms(back.downtimeMs)}, ${back.attempts} attempt(s)`),
+        check('the app never saw bob go offline', offline.seen.length === 0, `peer:offline events: ${offline.seen.length}`),
+        check('bob is connected and answers', reconnector.state(bob.peerId) === 'connected' && round.ok, `echo ${ms(round.rttMs)}`)
+      ]
+    } finally {
+      offline.stop()
+    }
+  }
+}
+
+function snapshot (sequence: number, availability: NetworkSnapshot['availability'], wifi: boolean, cellular: boolean): NetworkSnapshot {
+  return { sequence, availability, transport: { wifi, cellular, ethernet: false, vpn: false, other: false }, isExpensive: cellular, isConstrained: false }
+}
+
+const wifiToCellular: Step = {
+  id: 'wifi-to-cellular',
+  title: 'Wi-Fi → cellular burst, one batch',
+  async run ({ alice, relay, bob }, signal) {
+    const network = alice.services.network
+    // above any sequence the Node adapter has handed out
+    const base = (network.snapshot()?.sequence ?? 0) + 1_000
+    await network.networkPathChanged(snapshot(base, 'available', true, false), { signal })
+
+    const batches = record<HoldfastEvents['network:batch']>(network, 'network:batch', () => true)
+    const actions = record<HoldfastEvents['network:action']>(network, 'network:action', () => true)
+    try {
+      // what a phone's platform reports as it walks out of Wi-Fi range, within a few ms
+      const burst: NetworkEvent[] = [
+        { type: 'network-path-changed', snapshot: snapshot(base + 1, 'unknown', true, false) },
+        { type: 'network-path-changed', snapshot: snapshot(base + 2, 'unavailable', false, false) },
+        { type: 'network-path-changed', snapshot: snapshot(base + 3, 'available', false, true) },
+        { type: 'app-lifecycle-changed', state: { state: 'background' } },
+        { type: 'app-lifecycle-changed', state: { state: 'foreground', backgroundDurationMs: 800 } },
+        { type: 'network-path-changed', snapshot: snapshot(base + 4, 'available', false, true) }
+      ]
+      const started = performance.now()
+      const results: NetworkEventResult[] = await Promise.all(burst.map(async event => network.handle(event, { signal })))
+      const elapsed = performance.now() - started
+      const action = actions.seen[0]
+      const stillUp = [relay, bob].every(peer => alice.getConnections(peer.peerId).length > 0)
+      return [
+        check(`${burst.length} events became one batch`, batches.seen.length === 1 && batches.seen[0].events.length === burst.length, `${batches.seen.length} batch(es) of ${batches.seen.map(b => b.events.length).join(', ')} events`),
+        check('one recovery action ran: restore', actions.seen.length === 1 && action?.action === 'restore' && action.success, `${actions.seen.map(a => `${a.action} ${a.success ? 'ok' : String(a.error)}`).join(', ')} in ${ms(action?.durationMs ?? 0)}`),
+        check('every caller got the same outcome', results.every(r => r.success), `${results.filter(r => r.success).length}/${results.length} answered success, ${ms(elapsed)} after the first event (400 ms settle window included)`),
+        check('alice is on cellular, still connected to the relay and bob', network.snapshot()?.transport.cellular === true && stillUp, 'paths validated by ping, relay re-dialled, realm re-announced')
+      ]
+    } finally {
+      batches.stop()
+      actions.stop()
+    }
+  }
+}
+
+async function createExtra (): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+}
+
+const trimSparesProtected: Step = {
+  id: 'trim-spares-protected',
+  title: 'trim that spares protected peers',
+  async run (cast, signal) {
+    const { alice, relay, bob, carol } = cast
+    const connections = alice.services.connections
+    cast.extras = await Promise.all(Array.from({ length: EXTRA_PEERS }, createExtra))
+    const aliceAddr = alice.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
+    if (aliceAddr == null) {
+      throw new Error('alice has no TCP address')
+    }
+    await Promise.all(cast.extras.map(async extra => extra.dial(aliceAddr, { signal })))
+    await Promise.all(cast.extras.map(async extra => {
+      if (alice.getConnections(extra.peerId).length === 0) {
+        await nextEvent<PeerId>(alice, 'peer:connect', peer => peer.equals(extra.peerId), signal)
+      }
+    }))
+    const members = [relay, bob, carol]
+    const closedEvents = record<HoldfastEvents['connection:closed-by-manager']>(connections, 'connection:closed-by-manager', () => true)
+    try {
+      const before = alice.getConnections().length
+      connections.setLimits(TRIM_LIMITS)
+      const plan = connections.explainTrim()
+      const gone = Promise.all(cast.extras.map(async extra => {
+        if (alice.getConnections(extra.peerId).length > 0) {
+          await nextEvent<PeerId>(alice, 'peer:disconnect', peer => peer.equals(extra.peerId), signal)
+        }
+      }))
+      const report = await connections.trim({ signal })
+      await gone
+      const extraIds = new Set(cast.extras.map(e => e.peerId.toString()))
+      const closed = report.closed.map(p => p.toString())
+      const sparedMembers = members.filter(m => alice.getConnections(m.peerId).length > 0 && connections.isProtected(m.peerId))
+      return [
+        check(`alice had ${EXTRA_PEERS} unprotected peers more than her members`, before >= EXTRA_PEERS + members.length, `${before} connections, watermarks lowWater ${TRIM_LIMITS.lowWater} / highWater ${TRIM_LIMITS.highWater}`),
+        check('the trim closed exactly the unprotected peers', closed.length === EXTRA_PEERS && closed.every(p => extraIds.has(p)) && plan.close.length === EXTRA_PEERS, `${closed.length} closed in ${ms(report.durationMs)}, as explainTrim() planned`),
+        check('every protected member is still connected', sparedMembers.length === members.length, `${sparedMembers.length}/${members.length} members kept ('${TAGS.realmMember}'), shortfall ${report.shortfall} reported instead of closing them`),
+        check('each close was announced with its reason', closedEvents.seen.length === EXTRA_PEERS && closedEvents.seen.every(e => e.reason === 'trim'), `${closedEvents.seen.length} connection:closed-by-manager (trim)`)
+      ]
+    } finally {
+      closedEvents.stop()
+      const { lowWater, highWater, gracePeriod } = connectionManagerDefaults
+      connections.setLimits({ lowWater, highWater, gracePeriod })
+    }
+  }
+}
+
+const pendingFailFast: Step = {
+  id: 'pending-fail-fast',
+  title: 'pending requests fail at once on peer loss',
+  async run ({ alice, bob }, signal) {
+    const broadcaster = alice.services.broadcaster
+    let opened = 0
+    let allOpen: () => void = () => {}
+    const served = new Promise<void>(resolve => { allOpen = resolve })
+    await bob.handle(SILENT, () => {
+      if (++opened === PENDING_REQUESTS) {
+        allOpen()
+      }
+    }, { maxInboundStreams: PENDING_REQUESTS + 16 })
+    // real requests: a stream each to a handler that never answers, bound to bob by the broadcaster
+    const requests = Array.from({ length: PENDING_REQUESTS }, async () => broadcaster.track(bob.peerId, async (requestSignal) => {
+      const stream = byteStream(await alice.dialProtocol(bob.peerId, SILENT, { signal: requestSignal }))
+      await stream.read({ signal: requestSignal })
+    }, { timeout: REQUEST_TIMEOUT_MS }))
+    const outcomes = requests.map(async request => request.then(() => 'answered', (err: Error) => err.name))
+    const pending = broadcaster.pending(bob.peerId)
+    await raceSignal(served, signal)
+
+    let lastFailedAt = 0
+    const timed = outcomes.map(async outcome => outcome.finally(() => { lastFailedAt = performance.now() }))
+    const stoppedAt = performance.now()
+    await bob.stop()
+    const names = await Promise.all(timed)
+    const latency = lastFailedAt - stoppedAt
+    const byName = Object.entries(names.reduce<Record<string, number>>((counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {}))
+    const state = alice.services.reconnector.state(bob.peerId)
+    return [
+      check(`${PENDING_REQUESTS} requests were pending on bob`, pending === PENDING_REQUESTS && opened === PENDING_REQUESTS, `pending(bob) = ${pending}, ${opened} streams open on bob, none answered`),
+      check('all of them failed when bob went away', names.every(n => n !== 'answered'), byName.map(([name, n]) => `${n} ${name}`).join(', ')),
+      check('at once, not at their timeout', latency < 1_000, `the last ${ms(latency)} after bob stopped, vs the ${REQUEST_TIMEOUT_MS / 1000} s timeout`),
+      check('nothing is left pending on bob', broadcaster.pending(bob.peerId) === 0, `pending(bob) = ${broadcaster.pending(bob.peerId)}`),
+      check('bob is still held for a reconnect', state === 'held' || state === 'reconnecting', `reconnector: ${state ?? 'not watched'}`)
+    ]
+  }
+}
+
+export const STEPS: readonly Step[] = [
+  realmFormation,
+  connectById,
+  relayFirstUpgrade,
+  flapHidden,
+  wifiToCellular,
+  trimSparesProtected,
+  pendingFailFast
+]
