@@ -277,11 +277,10 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       this.gate = { hooked: original as RealmHookGater }
       return
     }
-    const installed: ConnectionGater = {
-      ...original,
-      denyInboundRelayReservation: async (peer) => {
-        return (await original.denyInboundRelayReservation?.(peer)) === true || !(await this.admitsReservation(peer))
-      }
+    // inherit, not copy: a gater chained the same way (the connection manager's) keeps its methods on its prototype
+    const installed: ConnectionGater = Object.create(original)
+    installed.denyInboundRelayReservation = async (peer) => {
+      return (await original.denyInboundRelayReservation?.(peer)) === true || !(await this.admitsReservation(peer))
     }
     this.components.connectionGater = installed
     this.gate = { original, installed }
