@@ -13,6 +13,7 @@ import { byteStream } from '@libp2p/utils'
 import { createLibp2p } from 'libp2p'
 import { raceSignal } from 'race-signal'
 import { createHoldfastNode } from '../node.ts'
+import { formatMs as ms } from './output.ts'
 import type { HoldfastRealmNode } from '../node.ts'
 import type { HoldfastEvents, NetworkEvent, NetworkEventResult, NetworkSnapshot } from '@holdfast/interface'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -52,7 +53,6 @@ export const REQUEST_TIMEOUT_MS = 30_000
 const TRIM_LIMITS = { lowWater: 2, highWater: 100, gracePeriod: 0 }
 
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail })
-const ms = (value: number): string => `${value.toFixed(value < 10 ? 1 : 0)} ms`
 
 /** what nextEvent and record listen on: libp2p's node and every holdfast service */
 interface Listenable {
@@ -87,7 +87,7 @@ export async function nextEvent<Detail> (target: Listenable, type: string, accep
 }
 
 /** the detail of every `type` event that `accept` takes, until `stop()` */
-function record<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean): { seen: Detail[], stop(): void } {
+function collect<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean): { seen: Detail[], stop(): void } {
   const seen: Detail[] = []
   const listener = (event: CustomEvent<Detail>): void => {
     if (accept(event.detail)) {
@@ -224,7 +224,7 @@ const flapHidden: Step = {
   async run ({ alice, bob }, signal) {
     const reconnector = alice.services.reconnector
     const isBob = (d: { peer: PeerId }): boolean => d.peer.equals(bob.peerId)
-    const offline = record<HoldfastEvents['peer:offline']>(reconnector, 'peer:offline', isBob)
+    const offline = collect<HoldfastEvents['peer:offline']>(reconnector, 'peer:offline', isBob)
     const held = nextEvent<HoldfastEvents['peer:held']>(reconnector, 'peer:held', isBob, signal)
     const recovered = nextEvent<HoldfastEvents['peer:recovered']>(reconnector, 'peer:recovered', isBob, signal)
     held.catch(() => {})
@@ -264,8 +264,8 @@ const wifiToCellular: Step = {
     const base = (network.snapshot()?.sequence ?? 0) + 1_000
     await network.networkPathChanged(snapshot(base, 'available', true, false), { signal })
 
-    const batches = record<HoldfastEvents['network:batch']>(network, 'network:batch', () => true)
-    const actions = record<HoldfastEvents['network:action']>(network, 'network:action', () => true)
+    const batches = collect<HoldfastEvents['network:batch']>(network, 'network:batch', () => true)
+    const actions = collect<HoldfastEvents['network:action']>(network, 'network:action', () => true)
     try {
       // what a phone's platform reports as it walks out of Wi-Fi range, within a few ms
       const burst: NetworkEvent[] = [
@@ -322,7 +322,7 @@ const trimSparesProtected: Step = {
       }
     }))
     const members = [relay, bob, carol]
-    const closedEvents = record<HoldfastEvents['connection:closed-by-manager']>(connections, 'connection:closed-by-manager', () => true)
+    const closedEvents = collect<HoldfastEvents['connection:closed-by-manager']>(connections, 'connection:closed-by-manager', () => true)
     try {
       const before = alice.getConnections().length
       connections.setLimits(TRIM_LIMITS)

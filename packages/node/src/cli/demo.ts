@@ -4,6 +4,7 @@
  */
 import { createCast, STEPS, stopCast } from './demo-steps.ts'
 import { newPsk } from './keygen.ts'
+import { formatTable } from './output.ts'
 import type { Command, CommandIo } from './command.ts'
 import type { Cast, Check, Step } from './demo-steps.ts'
 
@@ -32,10 +33,7 @@ function evidence (result: StepResult): string {
 
 export function summaryTable (results: StepResult[]): string[] {
   const rows = results.map(r => [String(r.step), r.title, r.ok ? 'ok' : 'FAILED', `${Math.round(r.durationMs)} ms`, evidence(r)])
-  const header = ['#', 'step', 'result', 'time', 'evidence']
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => i === 4 ? 0 : r[i].length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === 4 ? c : i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i])).join('  ').trimEnd()
-  return [line(header), line(header.map((_, i) => '-'.repeat(i === 4 ? 40 : widths[i]))), ...rows.map(line)]
+  return formatTable([['#', 'step', 'result', 'time', 'evidence'], ...rows], { right: [3], rule: true })
 }
 
 async function runStep (step: Step, index: number, cast: Cast, io: CommandIo): Promise<StepResult> {

@@ -9,7 +9,7 @@ import { raceSignal } from 'race-signal'
 import { createHoldfastNode } from '../node.ts'
 import { CliError } from './command.ts'
 import { msOption, presetOption, readPskFile, RELAY_TIMEOUT_MS, relayAddrs, requiredString } from './options.ts'
-import { eventPrinter, reason, record } from './output.ts'
+import { eventPrinter, formatMs as ms, formatTable, reason, record } from './output.ts'
 import type { Command, CommandIo } from './command.ts'
 import type { HoldfastRealmNode } from '../node.ts'
 import type { AnyHoldfastEvent, RecoveryAction } from '@holdfast/interface'
@@ -51,10 +51,6 @@ function short (peer: string): string {
   return peer.length > 16 ? `${peer.slice(0, 4)}…${peer.slice(-8)}` : peer
 }
 
-function ms (value: number): string {
-  return value < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`
-}
-
 function ago (value: number): string {
   return value < 1_000 ? 'just now' : `${Math.round(value / 1_000)} s ago`
 }
@@ -74,8 +70,7 @@ export function renderView (state: ViewState): string[] {
       m.reconnector ?? '-'
     ])
   ]
-  const widths = rows[0].map((_, column) => Math.max(...rows.map(row => row[column].length)))
-  const table = rows.map(row => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd())
+  const table = formatTable(rows)
   return [
     `holdfast join: ${short(state.self)} in realm ${state.realm.slice(0, 8)}…, ${state.relays} relay(s) reached (Ctrl-C to leave)`,
     `network: last action ${action}`,

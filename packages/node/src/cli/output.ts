@@ -17,6 +17,28 @@ export function record (type: string, detail: object = {}, ts: number = Date.now
   return { type, ts, ...JSON.parse(JSON.stringify(detail)) }
 }
 
+/** `3.2 ms` below 10 ms, `42 ms` above */
+export function formatMs (value: number): string {
+  return `${value.toFixed(value < 10 ? 1 : 0)} ms`
+}
+
+/**
+ * Rows (the first is the header) as aligned columns, two spaces apart; `right` lists the
+ * columns aligned right, `rule` adds a dashed line under the header.
+ */
+export function formatTable (rows: string[][], opts: { right?: number[], rule?: boolean } = {}): string[] {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map(row => row[column].length)))
+  const line = (row: string[]): string => row
+    .map((cell, column) => opts.right?.includes(column) === true ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))
+    .join('  ')
+    .trimEnd()
+  const lines = rows.map(line)
+  if (opts.rule === true) {
+    lines.splice(1, 0, line(widths.map(width => '-'.repeat(width))))
+  }
+  return lines
+}
+
 function plainValue (value: unknown): string {
   if (Array.isArray(value)) {
     return value.join(',')
