@@ -54,7 +54,7 @@ const TRIM_LIMITS = { lowWater: 2, highWater: 100, gracePeriod: 0 }
 
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail })
 
-/** what nextEvent and record listen on: libp2p's node and every holdfast service */
+/** what nextEvent and collect listen on: libp2p's node and every holdfast service */
 interface Listenable {
   addEventListener(type: string, listener: (event: CustomEvent<any>) => void): void
   removeEventListener(type: string, listener: (event: CustomEvent<any>) => void): void
