@@ -202,6 +202,13 @@ export class DefaultProcessor implements NetworkEventProcessor {
     await Promise.all([...byPeer.values()].map(async connections => {
       const peer = connections[0].remotePeer
       const { rttMs, error } = await this.pingOnce(ping, peer, signal)
+      if (error?.name === 'TooManyOutboundProtocolStreamsError') {
+        // our own per-connection stream limit refused it: another ping (libp2p's connection
+        // monitor, the path selector's heartbeat) is in flight on this path and will judge it;
+        // the peer has not failed to answer anything
+        this.log('%p: a ping is already in flight, leaving its validation to it', peer)
+        return
+      }
       for (const connection of connections) {
         selector?.report(peer, connection.id, error == null ? { rttMs, success: true } : { success: false })
       }

@@ -142,6 +142,27 @@ describe('default processor on real nodes (real broadcaster and reconnector, fak
     expect(a.getConnections(relay.peerId)).to.have.length(1)
   })
 
+  it('restore closes the connections of a peer that does not answer its ping, not of one whose ping our own stream limit refused', async () => {
+    const a = await supervised()
+    const busy = await plain()
+    const mute = await plain()
+    await connect(a, busy)
+    await connect(a, mute)
+    // libp2p's ping allows one outbound stream per connection: hold it, as an in-flight
+    // heartbeat of the path selector or libp2p's connection monitor would
+    const inFlight = await a.getConnections(busy.peerId)[0].newStream('/ipfs/ping/1.0.0')
+    await mute.unhandle('/ipfs/ping/1.0.0')
+    expect(await act(a.services.network.networkPathChanged(snap(1, 'unavailable')))).to.include({ success: true })
+
+    const muteGone = onceEvent(a, 'peer:disconnect', peer => peer.equals(mute.peerId))
+    const result = await act(a.services.network.networkPathChanged(snap(2, 'available', { wifi: true })))
+    expect(result).to.include({ success: true })
+    await muteGone
+    expect(a.getConnections(mute.peerId)).to.have.length(0)
+    expect(a.getConnections(busy.peerId).map(c => c.status)).to.deep.equal(['open'])
+    await inFlight.close()
+  })
+
   it('cleanup-only closes every connection and fails pending work (broadcaster.track)', async () => {
     const a = await supervised()
     const [b, c] = [await plain(), await plain()]
