@@ -21,6 +21,8 @@ export interface PresetSettings {
   announceInterval?: number
   /** ms, one WebRTC upgrade attempt; `undefined` keeps the path selector's default (15 s) */
   upgradeTimeoutMs?: number
+  /** inbound connections per second from one host (libp2p's `inboundConnectionThreshold`); `undefined` keeps libp2p's 5 */
+  inboundConnectionThreshold?: number
 }
 
 export const PRESETS: Record<Preset, PresetSettings> = {
@@ -29,7 +31,8 @@ export const PRESETS: Record<Preset, PresetSettings> = {
   server: { idleTimeout: IDLE_PRESETS.server, gossipHeartbeat: 1_000 },
   // loopback tests and the demo: the mesh forms in a few 100 ms heartbeats, members re-announce every 2 s
   // loopback WebRTC now and then stalls an attempt for seconds (path-selector README, Numbers): retry after 3 s
-  test: { idleTimeout: IDLE_PRESETS.test, gossipHeartbeat: 100, announceInterval: 2_000, upgradeTimeoutMs: 3_000 }
+  // on loopback every peer is the same host: libp2p's 5 inbound connections per second per host would refuse a few at once
+  test: { idleTimeout: IDLE_PRESETS.test, gossipHeartbeat: 100, announceInterval: 2_000, upgradeTimeoutMs: 3_000, inboundConnectionThreshold: 1_000 }
 }
 
 /**
@@ -38,3 +41,11 @@ export const PRESETS: Record<Preset, PresetSettings> = {
  * members get a reservation (the realm's gate), so the limit is off on a realm relay.
  */
 export const REALM_RELAY_RESERVATIONS = { maxReservations: 128, applyDefaultLimit: false }
+
+/**
+ * Three pingers share `/ipfs/ping` on every connection: libp2p's connection monitor, the path
+ * selector's heartbeat and the network supervisor's path validation. libp2p's ping allows one
+ * outbound stream per connection (and two inbound), so one pinger's probe would be refused
+ * while another's is in flight and read as a dead path.
+ */
+export const PING_STREAMS = { maxOutboundStreams: 3, maxInboundStreams: 6 }

@@ -17,7 +17,7 @@ import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { MAX_CONNECTIONS, PRESET_NAMES, PRESETS, REALM_RELAY_RESERVATIONS } from './constants.ts'
+import { MAX_CONNECTIONS, PING_STREAMS, PRESET_NAMES, PRESETS, REALM_RELAY_RESERVATIONS } from './constants.ts'
 import { connectionGater, defaultListen, transports } from './transports.ts'
 import type { Preset } from './constants.ts'
 import type { CleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
@@ -40,9 +40,17 @@ export interface HoldfastNodeOptions {
   realm?: RealmInit
   /** realm relays / bootstrap peers, each with its `/p2p/<id>`: the node holds a reservation on each */
   relays?: Array<Multiaddr | string>
-  /** keep-alive and idle settings of the services, @default 'desktop' */
+  /**
+   * keep-alive and idle settings of the services
+   *
+   * @default 'desktop'
+   */
   preset?: Preset
-  /** also serve circuit relay v2 (to realm members only when a realm is set), @default false */
+  /**
+   * also serve circuit relay v2 (to realm members only when a realm is set)
+   *
+   * @default false
+   */
   relayServer?: boolean
   /** listen addresses; the default is TCP, WebSockets and WebRTC (127.0.0.1 only with the `test` preset) */
   listen?: string[]
@@ -97,7 +105,7 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     broadcaster: cleanupBroadcaster(),
     connections: watermarkConnectionManager({ idleTimeout: settings.idleTimeout }),
     identify: identify(),
-    ping: ping(),
+    ping: ping(PING_STREAMS),
     autonat: autoNAT(),
     dcutr: dcutr(),
     pubsub: gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
@@ -141,6 +149,7 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     ...overrides,
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
+      ...(settings.inboundConnectionThreshold == null ? {} : { inboundConnectionThreshold: settings.inboundConnectionThreshold }),
       ...overrides.connectionManager
     },
     connectionMonitor: {
