@@ -1,33 +1,18 @@
-import { execFile, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
 import { renderView } from '../src/cli/join.ts'
+import { CLI, ENV, holdfast, requireBuiltBin } from './fixtures/bin.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Server } from 'node:net'
 
-// the built bin, run by the Node that runs the tests, without the test runner's loader flags
-const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))
-const ENV = { ...process.env, NODE_OPTIONS: '' }
 // any well-formed peer ID: nothing answers for it
 const NOBODY = '12D3KooWA62kpEbXB3Vfc4NRP2zs3E9E3Xk59tqcs3yq5YWbpAfb'
 const PSK = Buffer.from(new Uint8Array(32).fill(7)).toString('base64')
-
-interface Run { code: number, stdout: string, stderr: string }
-
-/** a short-lived command, run to its end */
-async function holdfast (...args: string[]): Promise<Run> {
-  return new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV }, (err, stdout, stderr) => {
-      resolve({ code: err == null ? 0 : Number(err.code), stdout, stderr })
-    })
-  })
-}
 
 /** a long-running command: its stdout line by line, waited for by content, never by time */
 class Running {
@@ -107,9 +92,7 @@ describe('holdfast relay / join', () => {
   }
 
   before(async function () {
-    if (!existsSync(CLI)) {
-      throw new Error(`${CLI} is missing: run npm run build first`)
-    }
+    requireBuiltBin()
     dir = await mkdtemp(joinPath(tmpdir(), 'holdfast-cli-'))
     pskFile = joinPath(dir, 'realm.psk')
     await writeFile(pskFile, `${PSK}\n`)

@@ -1,29 +1,10 @@
-import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { deriveKeys } from '@holdfast/realm'
 import { expect } from 'aegir/chai'
-
-// the built file the package.json `bin` points at (build first), run by the Node that runs the tests
-const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url))
-// without the test runner's loader flags: the bin runs as a user runs it
-const ENV = { ...process.env, NODE_OPTIONS: '' }
-
-interface Run { code: number, stdout: string, stderr: string }
-
-async function holdfast (...args: string[]): Promise<Run> {
-  return new Promise(resolve => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV }, (err, stdout, stderr) => {
-      resolve({ code: err == null ? 0 : Number(err.code), stdout, stderr })
-    })
-  })
-}
+import { holdfast, requireBuiltBin } from './fixtures/bin.ts'
 
 describe('holdfast (the command)', () => {
   before(function () {
-    if (!existsSync(CLI)) {
-      throw new Error(`${CLI} is missing: run npm run build first`)
-    }
+    requireBuiltBin()
   })
 
   it('keygen prints a fresh base64 PSK that a realm accepts', async () => {

@@ -7,6 +7,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { defaults as connectionManagerDefaults } from '@holdfast/connection-manager'
 import { TAGS } from '@holdfast/interface'
+import { defaults as reconnectorDefaults } from '@holdfast/reconnector'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { byteStream } from '@libp2p/utils'
@@ -16,7 +17,9 @@ import { createHoldfastNode } from '../node.ts'
 import { formatMs as ms } from './output.ts'
 import type { HoldfastRealmNode } from '../node.ts'
 import type { HoldfastEvents, NetworkEvent, NetworkEventResult, NetworkSnapshot } from '@holdfast/interface'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Path, PathSelector } from '@holdfast/path-selector'
+import type { ConnectionGater, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface Check {
   name: string
@@ -86,16 +89,18 @@ export async function nextEvent<Detail> (target: Listenable, type: string, accep
   })
 }
 
-/** the detail of every `type` event that `accept` takes, until `stop()` */
-function collect<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean): { seen: Detail[], stop(): void } {
+/** the detail of every `type` event that `accept` takes, and when it came (performance.now()), until `stop()` */
+function collect<Detail> (target: Listenable, type: string, accept: (detail: Detail) => boolean): { seen: Detail[], at: number[], stop(): void } {
   const seen: Detail[] = []
+  const at: number[] = []
   const listener = (event: CustomEvent<Detail>): void => {
     if (accept(event.detail)) {
       seen.push(event.detail)
+      at.push(performance.now())
     }
   }
   target.addEventListener(type, listener)
-  return { seen, stop: () => { target.removeEventListener(type, listener) } }
+  return { seen, at, stop: () => { target.removeEventListener(type, listener) } }
 }
 
 async function memberOf (node: HoldfastRealmNode, peer: PeerId, signal: AbortSignal): Promise<void> {
@@ -128,6 +133,18 @@ async function serveEcho (node: Libp2p): Promise<void> {
   }, { runOnLimitedConnection: true })
 }
 
+/**
+ * carol's NAT, as a gater: out only to the relay; every other peer through it (a circuit, or
+ * WebRTC signalled over one). Without it carol dials alice's TCP address from the realm's
+ * announcements and the relay-first step has nothing to show.
+ */
+function natFirewall (relay: Multiaddr): ConnectionGater {
+  const relayTransport = relay.toString().split('/p2p/')[0]
+  return {
+    denyDialMultiaddr: (ma) => !ma.toString().includes('/p2p-circuit') && !ma.toString().startsWith(relayTransport)
+  }
+}
+
 export async function createCast (psk: string): Promise<Cast> {
   const relay = await createHoldfastNode({
     realm: { psk },
@@ -140,7 +157,7 @@ export async function createCast (psk: string): Promise<Cast> {
     createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test' }),
     createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test' }),
     // behind a NAT: no listening socket of its own, only its reservation on the relay and WebRTC through it
-    createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test', listen: ['/webrtc'] })
+    createHoldfastNode({ realm: { psk }, relays: [relayAddr], preset: 'test', listen: ['/webrtc'], libp2p: { connectionGater: natFirewall(relayAddr) } })
   ])
   await Promise.all([alice, bob, carol].map(serveEcho))
   return { relay, alice, bob, carol, extras: [] }
@@ -184,6 +201,18 @@ const connectById: Step = {
   }
 }
 
+/**
+ * The background upgrade may have been made already, or a loopback WebRTC attempt may stall:
+ * then ask the path selector for one now (at most 3 tries) instead of waiting on its backoff.
+ */
+async function upgradeSoon (paths: PathSelector, peer: PeerId, upgraded: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  for (let attempt = 0; attempt < 3 && paths.mode(peer) !== 'direct-primary'; attempt++) {
+    await raceSignal(Promise.race([upgraded, paths.upgrade(peer, { signal })]), signal)
+  }
+}
+
+const rttOf = (path?: Path): string => ms(path?.rttMs ?? Number.NaN)
+
 const relayFirstUpgrade: Step = {
   id: 'relay-first-upgrade',
   title: 'relay-first connect, WebRTC upgrade',
@@ -192,16 +221,13 @@ const relayFirstUpgrade: Step = {
     const upgraded = nextEvent<HoldfastEvents['path:upgraded']>(paths, 'path:upgraded', d => d.peer.equals(carol.peerId), signal)
     upgraded.catch(() => {}) // awaited below; a failed connect must not leave it unhandled
     const started = performance.now()
-    const connection = await alice.services.realm.connect(carol.peerId, { signal })
+    await alice.services.realm.connect(carol.peerId, { signal })
     const connectMs = performance.now() - started
+    // in the order they opened: carol may have reached alice (through the relay) during the realm's formation
     const first = paths.paths(carol.peerId)[0]
-    // the background upgrade may have been made already, or a loopback WebRTC attempt may stall:
-    // then ask the path selector for one now (at most 3 tries) instead of waiting on its backoff
     let durationMs = Number.NaN
     upgraded.then(d => { durationMs = d.durationMs }, () => {})
-    for (let attempt = 0; attempt < 3 && paths.mode(carol.peerId) !== 'direct-primary'; attempt++) {
-      await raceSignal(Promise.race([upgraded, paths.upgrade(carol.peerId, { signal })]), signal)
-    }
+    await upgradeSoon(paths, carol.peerId, upgraded, signal)
     const best = paths.best(carol.peerId)
     const relayed = paths.paths(carol.peerId).find(p => p.kind === 'relayed')
     const direct = alice.getConnections(carol.peerId).find(c => c.id === best?.connectionId)
@@ -210,13 +236,25 @@ const relayFirstUpgrade: Step = {
     }
     const round = await echo(async () => direct.newStream(ECHO, { signal }), signal)
     return [
-      check('the first path is through the relay', first?.kind === 'relayed' && connection.remoteAddr.toString().includes('/p2p-circuit'), `${first?.transport ?? 'none'} in ${ms(connectMs)}`),
-      check('upgraded to a direct WebRTC path in the background', paths.mode(carol.peerId) === 'direct-primary' && best?.transport === 'webrtc', `${paths.mode(carol.peerId) ?? 'no mode'} over ${best?.transport ?? 'nothing'}, ${ms(durationMs)} after the relayed connect`),
+      check('the first path is through the relay', first?.kind === 'relayed' && first.remoteAddr.toString().includes('/p2p-circuit'), `${first?.transport ?? 'none'}, connected in ${ms(connectMs)}`),
+      check('no direct TCP or WebSocket path: carol is behind a NAT', paths.paths(carol.peerId).every(p => p.kind === 'relayed' || p.transport === 'webrtc'), paths.paths(carol.peerId).map(p => p.transport).join(' + ')),
+      check('upgraded to a direct WebRTC path in the background', paths.mode(carol.peerId) === 'direct-primary' && best?.transport === 'webrtc', `${paths.mode(carol.peerId) ?? 'no mode'} over ${best?.transport ?? 'nothing'}, ${Number.isNaN(durationMs) ? 'made before this step' : `${ms(durationMs)} after the relayed connect`}`),
       check('the relayed connection is kept as a protected backup', relayed != null && relayed.status !== 'closed' && alice.services.connections.isProtected(carol.peerId, TAGS.relayBackup), `relayed path ${relayed?.status ?? 'gone'}, protected by '${TAGS.relayBackup}'`),
-      check('an echo over the WebRTC connection', round.ok && direct.remoteAddr.toString().includes('/webrtc'), `${ms(round.rttMs)} (relayed ping RTT ${ms(relayed?.rttMs ?? Number.NaN)}, WebRTC ${ms(best?.rttMs ?? Number.NaN)})`)
+      check('an echo over the WebRTC connection', round.ok && direct.remoteAddr.toString().includes('/webrtc'), `${ms(round.rttMs)} (relayed ping RTT ${rttOf(relayed)}, WebRTC ${rttOf(best)})`)
     ]
   }
 }
+
+const { toleranceWindow, initialDelay, jitter } = reconnectorDefaults
+/** timers on the real clock may fire a few ms off performance.now()'s reckoning */
+const CLOCK_SLACK_MS = 50
+/** one loopback dial with its noise and yamux handshakes, on a loaded CI machine */
+const DIAL_ALLOWANCE_MS = 2_000
+/**
+ * Both sides hold each other for the window, then one redials (first backoff band, ±jitter):
+ * with neither side's app stepping in, that is when a flap ends at the latest.
+ */
+const backBy = toleranceWindow + initialDelay * (1 + jitter) + DIAL_ALLOWANCE_MS
 
 const flapHidden: Step = {
   id: 'flap-hidden',
@@ -225,6 +263,7 @@ const flapHidden: Step = {
     const reconnector = alice.services.reconnector
     const isBob = (d: { peer: PeerId }): boolean => d.peer.equals(bob.peerId)
     const offline = collect<HoldfastEvents['peer:offline']>(reconnector, 'peer:offline', isBob)
+    const reconnecting = collect<HoldfastEvents['peer:reconnecting']>(reconnector, 'peer:reconnecting', isBob)
     const held = nextEvent<HoldfastEvents['peer:held']>(reconnector, 'peer:held', isBob, signal)
     const recovered = nextEvent<HoldfastEvents['peer:recovered']>(reconnector, 'peer:recovered', isBob, signal)
     held.catch(() => {})
@@ -237,16 +276,19 @@ const flapHidden: Step = {
       await held
       const heldAfter = performance.now() - droppedAt
       const back = await recovered
+      const firstRedial = reconnecting.at[0] - droppedAt
       const round = await echo(async () => alice.services.paths.openStream(bob.peerId, ECHO, { signal }), signal)
       return [
         check('the flap closed every alice↔bob connection', dropped.length > 0 && dropped.every(c => c.status !== 'open'), `${dropped.length} connection(s) aborted`),
         check('the reconnector held bob instead of dropping him', heldAfter < 1_000, `peer:held ${ms(heldAfter)} after the drop`),
-        check('bob came back inside the tolerance window', back.downtimeMs < 5_000, `peer:recovered (${back.how}) after ${ms(back.downtimeMs)}, ${back.attempts} attempt(s)`),
+        check(`no redial inside the ${toleranceWindow / 1000} s tolerance window`, reconnecting.seen.length === 0 || firstRedial >= toleranceWindow - CLOCK_SLACK_MS, reconnecting.seen.length === 0 ? 'no attempt was needed' : `first attempt scheduled ${ms(firstRedial)} after the drop`),
+        check('bob came back by the first redial at the latest', back.downtimeMs < backBy, `peer:recovered (${back.how}) after ${ms(back.downtimeMs)}, ${back.attempts} attempt(s) of alice's (by ${ms(backBy)}: window + first backoff + a dial)`),
         check('the app never saw bob go offline', offline.seen.length === 0, `peer:offline events: ${offline.seen.length}`),
         check('bob is connected and answers', reconnector.state(bob.peerId) === 'connected' && round.ok, `echo ${ms(round.rttMs)}`)
       ]
     } finally {
       offline.stop()
+      reconnecting.stop()
     }
   }
 }
@@ -280,12 +322,12 @@ const wifiToCellular: Step = {
       const results: NetworkEventResult[] = await Promise.all(burst.map(async event => network.handle(event, { signal })))
       const elapsed = performance.now() - started
       const action = actions.seen[0]
-      const stillUp = [relay, bob].every(peer => alice.getConnections(peer.peerId).length > 0)
+      const lost = Object.entries({ relay, bob }).filter(([, peer]) => alice.getConnections(peer.peerId).length === 0).map(([name]) => name)
       return [
         check(`${burst.length} events became one batch`, batches.seen.length === 1 && batches.seen[0].events.length === burst.length, `${batches.seen.length} batch(es) of ${batches.seen.map(b => b.events.length).join(', ')} events`),
         check('one recovery action ran: restore', actions.seen.length === 1 && action?.action === 'restore' && action.success, `${actions.seen.map(a => `${a.action} ${a.success ? 'ok' : String(a.error)}`).join(', ')} in ${ms(action?.durationMs ?? 0)}`),
         check('every caller got the same outcome', results.every(r => r.success), `${results.filter(r => r.success).length}/${results.length} answered success, ${ms(elapsed)} after the first event (400 ms settle window included)`),
-        check('alice is on cellular, still connected to the relay and bob', network.snapshot()?.transport.cellular === true && stillUp, 'paths validated by ping, relay re-dialled, realm re-announced')
+        check('alice is on cellular, still connected to the relay and bob', network.snapshot()?.transport.cellular === true && lost.length === 0, lost.length === 0 ? 'paths validated by ping, relay re-dialled, realm re-announced' : `no connection to ${lost.join(' and ')}`)
       ]
     } finally {
       batches.stop()
@@ -366,8 +408,10 @@ const pendingFailFast: Step = {
     }, { maxInboundStreams: PENDING_REQUESTS + 16 })
     // real requests: a stream each to a handler that never answers, bound to bob by the broadcaster
     const requests = Array.from({ length: PENDING_REQUESTS }, async () => broadcaster.track(bob.peerId, async (requestSignal) => {
-      const stream = byteStream(await alice.dialProtocol(bob.peerId, SILENT, { signal: requestSignal }))
-      await stream.read({ signal: requestSignal })
+      // libp2p's default of 64 outbound streams per protocol and connection would refuse the rest
+      const stream = byteStream(await alice.dialProtocol(bob.peerId, SILENT, { signal: requestSignal, maxOutboundStreams: PENDING_REQUESTS }))
+      // a reply has at least a byte: a stream that ends without one is a failed request (UnexpectedEOFError)
+      await stream.read({ bytes: 1, signal: requestSignal })
     }, { timeout: REQUEST_TIMEOUT_MS }))
     const outcomes = requests.map(async request => request.then(() => 'answered', (err: Error) => err.name))
     const pending = broadcaster.pending(bob.peerId)
@@ -375,9 +419,13 @@ const pendingFailFast: Step = {
 
     let lastFailedAt = 0
     const timed = outcomes.map(async outcome => outcome.finally(() => { lastFailedAt = performance.now() }))
+    const held = nextEvent<HoldfastEvents['peer:held']>(alice.services.reconnector, 'peer:held', d => d.peer.equals(bob.peerId), signal)
+    held.catch(() => {})
     const stoppedAt = performance.now()
     await bob.stop()
     const names = await Promise.all(timed)
+    // bob's streams can end before alice's side of the connection has closed
+    await held
     const latency = lastFailedAt - stoppedAt
     const byName = Object.entries(names.reduce<Record<string, number>>((counts, name) => ({ ...counts, [name]: (counts[name] ?? 0) + 1 }), {}))
     const state = alice.services.reconnector.state(bob.peerId)
