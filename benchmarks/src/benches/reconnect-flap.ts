@@ -107,6 +107,8 @@ async function runHoldfast (outageMs: number, remote: Remote): Promise<Outcome> 
   const peer = new FlappingPeer(fakePeerId('remote'), () => clock.now())
   let offline = 0
   const components = {
+    // sorts below 'remote': this end is the one that does not yield (the reconnector's crossingDelay)
+    peerId: fakePeerId('local'),
     events: peer.events,
     logger: silentLogger,
     connectionManager: { getConnections: () => peer.connected ? [{ remotePeer: peer.peer }] : [] },

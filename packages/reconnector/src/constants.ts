@@ -12,6 +12,15 @@ export const STATE_HOLD_TIME_MS = 30_000
 /** Seed 004: the first retry waits 1 s. */
 export const INITIAL_DELAY_MS = 1_000
 
+/**
+ * When both ends of a dropped connection run a reconnector, both windows end together and both
+ * first attempts fall in the same 0.8–1.2 s band: about one flap in four, the two dials cross,
+ * the node ends up with two connections, and the cleanup broadcaster closes one of them with
+ * the streams an app had just opened on it. The end whose peer ID sorts higher waits one
+ * initial delay more, so the other's dial is usually there first.
+ */
+export const CROSSING_DELAY_MS = 1_000
+
 /** Seed 004: retries back off to at most 60 s. */
 export const MAX_DELAY_MS = 60_000
 

@@ -53,13 +53,13 @@
  * peers: see the README.
  */
 
-import { INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
+import { CROSSING_DELAY_MS, INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
 import { Reconnector as ReconnectorClass } from './reconnector.ts'
 import type { Clock, HoldfastEvents, Introspectable } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
-export { backoffDelay, delayBand, nextDeadline, transition, configProblem, parkKeepAliveTags, restoreKeepAliveTags, dropParkedTags } from './policy.ts'
+export { backoffDelay, crossingYield, delayBand, nextDeadline, transition, configProblem, parkKeepAliveTags, restoreKeepAliveTags, dropParkedTags } from './policy.ts'
 export type { PeerState, RemovalReason, BackoffConfig, ReconnectConfig, DeadlineKind, HeldTiming, Input, Transition, TagPlan } from './policy.ts'
 export { PARKED_TAG_PREFIX } from './constants.ts'
 
@@ -71,6 +71,16 @@ export interface ReconnectorInit {
    * @default 5000
    */
   toleranceWindow?: number
+
+  /**
+   * When both ends of a dropped connection hold each other, the end whose peer ID sorts higher
+   * makes its first attempt this much later (ms), so the two dials do not cross: crossing
+   * dials leave two connections, and the cleanup broadcaster closes one with its streams.
+   * 0: no yield.
+   *
+   * @default 1000
+   */
+  crossingDelay?: number
 
   /**
    * Keep a lost peer's state at most this long (ms) after the disconnect, not counting time
@@ -141,6 +151,8 @@ export interface ReconnectorInit {
 }
 
 export interface ReconnectorComponents {
+  /** ours: which end of a crossing yields (`crossingDelay`) */
+  peerId: PeerId
   events: TypedEventTarget<Libp2pEvents>
   connectionManager: ConnectionManager
   peerStore: PeerStore
@@ -180,6 +192,7 @@ export interface Reconnector extends TypedEventTarget<ReconnectorEvents>, Intros
 /** The defaults, in one place (seed 004) */
 export const defaults = {
   toleranceWindow: TOLERANCE_WINDOW_MS,
+  crossingDelay: CROSSING_DELAY_MS,
   stateHoldTime: STATE_HOLD_TIME_MS,
   initialDelay: INITIAL_DELAY_MS,
   maxDelay: MAX_DELAY_MS,

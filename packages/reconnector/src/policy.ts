@@ -17,6 +17,7 @@ export interface BackoffConfig {
 
 export interface ReconnectConfig extends BackoffConfig {
   toleranceWindow: number
+  crossingDelay: number
   stateHoldTime: number
   maxAttempts: number
 }
@@ -44,6 +45,15 @@ export function delayBand (attempt: number, config: BackoffConfig): [number, num
 }
 
 /** What a held peer waits for next */
+/**
+ * Extra wait before the first attempt after the window: of two ends that both hold each other,
+ * the one whose peer ID sorts higher yields, so their dials do not cross (both ends order the
+ * pair the same way). Any other attempt, and `resume()` or `reconnectNow()`, does not wait.
+ */
+export function crossingYield (localPeer: string, remotePeer: string, crossingDelay: number): number {
+  return localPeer > remotePeer ? crossingDelay : 0
+}
+
 export type DeadlineKind = 'window' | 'attempt' | 'hold'
 
 export interface HeldTiming {
@@ -127,12 +137,13 @@ const RULES: { [T in Input['type']]: (state: PeerState | undefined, lost: boolea
 
 /** The first problem with a configuration, or undefined when it is valid */
 export function configProblem (config: ReconnectConfig): { option: keyof ReconnectConfig, message: string } | undefined {
-  const duration = (option: 'toleranceWindow' | 'stateHoldTime' | 'initialDelay' | 'maxDelay', min: 'zero' | 'positive'): { option: keyof ReconnectConfig, message: string } | undefined => {
+  const duration = (option: 'toleranceWindow' | 'crossingDelay' | 'stateHoldTime' | 'initialDelay' | 'maxDelay', min: 'zero' | 'positive'): { option: keyof ReconnectConfig, message: string } | undefined => {
     const value = config[option]
     const ok = typeof value === 'number' && Number.isFinite(value) && value <= MAX_DURATION_MS && (min === 'zero' ? value >= 0 : value > 0)
     return ok ? undefined : { option, message: `${option} must be a ${min === 'zero' ? 'non-negative' : 'positive'} finite number of ms up to ${MAX_DURATION_MS}, got ${String(value)}` }
   }
   return duration('toleranceWindow', 'zero') ??
+    duration('crossingDelay', 'zero') ??
     duration('stateHoldTime', 'positive') ??
     duration('initialDelay', 'positive') ??
     duration('maxDelay', 'positive') ??

@@ -1,9 +1,9 @@
 import { CAPABILITIES, InvalidArgumentError, InvalidConfigError, findService, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, PARKED_TAG_PREFIX, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
+import { CROSSING_DELAY_MS, INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, PARKED_TAG_PREFIX, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
 import { DeadlineHeap } from './deadline-heap.ts'
-import { backoffDelay, configProblem, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from './policy.ts'
+import { backoffDelay, configProblem, crossingYield, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from './policy.ts'
 import type { HeapItem } from './deadline-heap.ts'
 import type { Reconnector as ReconnectorInterface, ReconnectorComponents, ReconnectorEvents, ReconnectorEventType, ReconnectorInit, ResumeOptions } from './index.ts'
 import type { Input, ReconnectConfig, RemovalReason, TagPlan } from './policy.ts'
@@ -73,15 +73,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     super()
     this.components = components
     this.log = components.logger.forComponent('holdfast:reconnector')
-    this.config = {
-      toleranceWindow: init.toleranceWindow ?? TOLERANCE_WINDOW_MS,
-      stateHoldTime: init.stateHoldTime ?? STATE_HOLD_TIME_MS,
-      initialDelay: init.initialDelay ?? INITIAL_DELAY_MS,
-      maxDelay: init.maxDelay ?? MAX_DELAY_MS,
-      multiplier: init.multiplier ?? MULTIPLIER,
-      jitter: init.jitter ?? JITTER,
-      maxAttempts: init.maxAttempts ?? MAX_ATTEMPTS
-    }
+    this.config = configOf(init)
     const problem = configProblem(this.config)
     if (problem !== undefined) {
       throw new InvalidConfigError(problem.message, problem.option)
@@ -392,7 +384,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       this.reschedule(entry)
       this.emit('peer:held', { peer: entry.peer })
     } else if (before === 'held' && next.state === 'reconnecting') {
-      this.scheduleAttempt(entry, now)
+      const yieldMs = input.type === 'window-passed' ? crossingYield(this.components.peerId.toString(), entry.key, this.config.crossingDelay) : 0
+      this.scheduleAttempt(entry, now, yieldMs)
     }
   }
 
@@ -432,8 +425,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     }
   }
 
-  private scheduleAttempt (entry: PeerEntry, from: number): void {
-    const delayMs = backoffDelay(entry.attempts, this.config, this.random())
+  private scheduleAttempt (entry: PeerEntry, from: number, extraMs = 0): void {
+    const delayMs = backoffDelay(entry.attempts, this.config, this.random()) + extraMs
     entry.nextAttemptAt = from + delayMs
     this.reschedule(entry)
     this.emit('peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs })
@@ -614,6 +607,20 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     } catch (err) {
       this.log.error('restoring parked keep-alive tags failed - %e', err)
     }
+  }
+}
+
+/** The init with every default filled in */
+function configOf (init: ReconnectorInit): ReconnectConfig {
+  return {
+    toleranceWindow: init.toleranceWindow ?? TOLERANCE_WINDOW_MS,
+    crossingDelay: init.crossingDelay ?? CROSSING_DELAY_MS,
+    stateHoldTime: init.stateHoldTime ?? STATE_HOLD_TIME_MS,
+    initialDelay: init.initialDelay ?? INITIAL_DELAY_MS,
+    maxDelay: init.maxDelay ?? MAX_DELAY_MS,
+    multiplier: init.multiplier ?? MULTIPLIER,
+    jitter: init.jitter ?? JITTER,
+    maxAttempts: init.maxAttempts ?? MAX_ATTEMPTS
   }
 }
 

@@ -16,10 +16,11 @@ const BUCKET_MS = 100
  * peer:disconnect, no connections, dials that fail, an empty peer store. 1,000 real nodes on
  * one machine would take minutes; the reconnector only reads these events and calls.
  */
-function syntheticComponents (): { components: ReconnectorComponents, events: TypedEventEmitter<Libp2pEvents> } {
+async function syntheticComponents (): Promise<{ components: ReconnectorComponents, events: TypedEventEmitter<Libp2pEvents> }> {
   const events = new TypedEventEmitter<Libp2pEvents>()
   const notFound = Object.assign(new Error('Not found'), { name: 'NotFoundError' })
   const components = {
+    peerId: peerIdFromPrivateKey(await generateKeyPair('Ed25519')),
     events,
     logger: defaultLogger(),
     connectionManager: {
@@ -39,10 +40,12 @@ describe('1,000 peers dropped at once (synthetic libp2p events: 1,000 real nodes
   it('first attempts spread over the whole jitter band (no 100 ms bucket > 2x the mean), on one clock timer', async () => {
     const clock = createFakeClock()
     const dialsAt: number[] = []
-    const { components, events } = syntheticComponents()
+    const { components, events } = await syntheticComponents()
     const service = reconnector({
       clock,
       random: seededRandom(1_000),
+      // the spread of the band itself: with the yield, the peers whose IDs sort below ours would start 1 s later
+      crossingDelay: 0,
       watch: () => true,
       dial: async () => {
         dialsAt.push(clock.now())

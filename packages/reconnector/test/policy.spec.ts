@@ -3,7 +3,7 @@ import { expect } from 'aegir/chai'
 import fc from 'fast-check'
 import { KEEP_ALIVE_PREFIX, PARKED_TAG_PREFIX } from '../src/constants.ts'
 import { defaults } from '../src/index.ts'
-import { backoffDelay, configProblem, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from '../src/policy.ts'
+import { backoffDelay, configProblem, crossingYield, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from '../src/policy.ts'
 import type { HeldTiming, Input, PeerState, ReconnectConfig } from '../src/policy.ts'
 
 const config = (over: Partial<ReconnectConfig> = {}): ReconnectConfig => ({ ...defaults, ...over })
@@ -111,6 +111,16 @@ describe('policy', () => {
     })
   })
 
+  describe('crossingYield', () => {
+    it('of the two ends of a pair, exactly one yields, and both agree which', () => {
+      fc.assert(fc.property(fc.string(), fc.string(), fc.nat(10_000), (a, b, delay) => {
+        fc.pre(a !== b)
+        const [ab, ba] = [crossingYield(a, b, delay), crossingYield(b, a, delay)]
+        return delay === 0 ? ab === 0 && ba === 0 : ab + ba === delay && (ab === 0 || ba === 0)
+      }))
+    })
+  })
+
   describe('configProblem', () => {
     const bad: Array<[Partial<ReconnectConfig>, keyof ReconnectConfig]> = [
       [{ jitter: 1 }, 'jitter'],
@@ -123,6 +133,8 @@ describe('policy', () => {
       [{ stateHoldTime: 5_000 }, 'stateHoldTime'],
       [{ toleranceWindow: -1 }, 'toleranceWindow'],
       [{ toleranceWindow: Number.POSITIVE_INFINITY }, 'toleranceWindow'],
+      [{ crossingDelay: -1 }, 'crossingDelay'],
+      [{ crossingDelay: Number.NaN }, 'crossingDelay'],
       [{ maxAttempts: 0 }, 'maxAttempts'],
       [{ maxAttempts: 1.5 }, 'maxAttempts'],
       [{ multiplier: 0.5 }, 'multiplier'],

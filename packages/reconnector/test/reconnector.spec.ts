@@ -86,6 +86,36 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
       .to.deep.equal(['peer:online', 'peer:held', 'peer:recovered'])
   })
 
+  it('two ends that hold each other do not cross dials: the higher peer ID yields crossingDelay, the lower one dials, the higher sees it return', async () => {
+    // both in the middle of the first band: without the yield the two dials would start at the same instant
+    const a = await createHarness({ random: () => 0.5, crossingDelay: defaults.crossingDelay })
+    const b = await createHarness({ random: () => 0.5, crossingDelay: defaults.crossingDelay })
+    others.push(a.node, b.node)
+    const [low, high] = a.node.peerId.toString() < b.node.peerId.toString() ? [a, b] : [b, a]
+    low.node.services.reconnector.watch(high.node.peerId)
+    high.node.services.reconnector.watch(low.node.peerId)
+    await connect(low.node, high.node)
+    const highGone = onceEvent(high.node, 'peer:disconnect', p => p.equals(low.node.peerId))
+    await hangUp(low, high.node)
+    await highGone
+    const heldAt = low.clock.now()
+    expect(high.clock.now()).to.equal(heldAt)
+
+    // both clocks in step, until the higher end has its peer back
+    for (let t = 0; t < defaults.toleranceWindow + 3 * defaults.initialDelay && high.count('peer:recovered') === 0; t += STEP_MS) {
+      await low.advance(STEP_MS)
+      await high.advance(STEP_MS)
+    }
+    expect(low.dials.map(d => d.at - heldAt)).to.deep.equal([defaults.toleranceWindow + defaults.initialDelay])
+    expect(high.dials).to.have.lengthOf(0)
+    expect(detailsOf(high, 'peer:reconnecting').map(r => r.delayMs)).to.deep.equal([defaults.initialDelay + defaults.crossingDelay])
+    expect(detailsOf(high, 'peer:recovered')).to.have.lengthOf(1)
+    expect(detailsOf(high, 'peer:recovered')[0]).to.include({ how: 'returned', attempts: 0 })
+    expect(detailsOf(low, 'peer:recovered')[0]).to.include({ how: 'reconnected', attempts: 1 })
+    expect(low.node.getConnections(high.node.peerId)).to.have.lengthOf(1)
+    expect(high.node.getConnections(low.node.peerId)).to.have.lengthOf(1)
+  })
+
   it('outage of 20 s, the peer is back after 12 s: attempts at jittered times inside their bands, recovered (reconnected)', async () => {
     h = await createHarness({ random: seededRandom(2) })
     const b = await createRemote()
