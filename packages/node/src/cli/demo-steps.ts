@@ -30,6 +30,12 @@ export interface Check {
 export interface Step {
   id: string
   title: string
+  /**
+   * which of its checks tells most, for the summary table
+   *
+   * @default 0
+   */
+  evidence?: number
   run(cast: Cast, signal: AbortSignal): Promise<Check[]>
 }
 
@@ -175,6 +181,8 @@ export async function stopCast (cast: Cast): Promise<void> {
 const realmFormation: Step = {
   id: 'realm-formation',
   title: 'realm formation',
+  // checks are pushed as each node completes: the last is the slowest
+  evidence: 3,
   async run ({ relay, alice, bob, carol }, signal) {
     const nodes = { relay, alice, bob, carol }
     const started = performance.now()
@@ -224,6 +232,7 @@ const rttOf = (path?: Path): string => ms(path?.rttMs ?? Number.NaN)
 const relayFirstUpgrade: Step = {
   id: 'relay-first-upgrade',
   title: 'relay-first connect, WebRTC upgrade',
+  evidence: 2,
   async run ({ alice, carol }, signal) {
     const paths = alice.services.paths
     const upgraded = nextEvent<HoldfastEvents['path:upgraded']>(paths, 'path:upgraded', d => d.peer.equals(carol.peerId), signal)
@@ -267,6 +276,7 @@ const backBy = toleranceWindow + initialDelay * (1 + jitter) + DIAL_ALLOWANCE_MS
 const flapHidden: Step = {
   id: 'flap-hidden',
   title: 'flap hidden by the tolerance window',
+  evidence: 3,
   async run ({ alice, bob }, signal) {
     const reconnector = alice.services.reconnector
     const isBob = (d: { peer: PeerId }): boolean => d.peer.equals(bob.peerId)
@@ -357,6 +367,7 @@ async function createExtra (): Promise<Libp2p> {
 const trimSparesProtected: Step = {
   id: 'trim-spares-protected',
   title: 'trim that spares protected peers',
+  evidence: 1,
   async run (cast, signal) {
     const { alice, relay, bob, carol } = cast
     const connections = alice.services.connections
@@ -404,6 +415,7 @@ const trimSparesProtected: Step = {
 const pendingFailFast: Step = {
   id: 'pending-fail-fast',
   title: 'pending requests fail at once on peer loss',
+  evidence: 2,
   async run ({ alice, bob }, signal) {
     const broadcaster = alice.services.broadcaster
     let opened = 0

@@ -22,13 +22,14 @@ export interface StepResult {
   error?: string
 }
 
-/** one line per step for the summary table: the first check's evidence tells most */
+/** one line per step for the summary table: the detail of the check the step names as its evidence */
 function evidence (result: StepResult): string {
   if (result.error != null) {
     return result.error
   }
   const failed = result.checks.find(c => !c.ok)
-  return failed != null ? `failed: ${failed.name} (${failed.detail})` : result.checks.map(c => c.detail).find(d => d !== '') ?? ''
+  const telling = result.checks[STEPS.find(s => s.id === result.id)?.evidence ?? 0]
+  return failed != null ? `failed: ${failed.name} (${failed.detail})` : telling?.detail ?? ''
 }
 
 export function summaryTable (results: StepResult[]): string[] {
