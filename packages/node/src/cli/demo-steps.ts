@@ -207,7 +207,7 @@ const connectById: Step = {
     const connectMs = performance.now() - started
     const round = await echo(async () => connection.newStream(ECHO, { signal }), signal)
     return [
-      check('realm.connect(bob\'s peer ID) reaches bob', connection.remotePeer.equals(bob.peerId), `${connection.remoteAddr.toString()} in ${ms(connectMs)}`),
+      check('realm.connect(bob\'s peer ID) reaches bob', connection.remotePeer.equals(bob.peerId), `${connection.remoteAddr.toString().split('/p2p/')[0]} in ${ms(connectMs)}`),
       check('an echo stream round-trips over it', round.ok, ms(round.rttMs)),
       check('bob is an authenticated, protected member', alice.services.realm.isMember(bob.peerId) && alice.services.connections.isProtected(bob.peerId, TAGS.realmMember), `protected by '${TAGS.realmMember}'`)
     ]
