@@ -76,7 +76,7 @@ describe('holdfast demo (the main job)', function () {
     STEPS.forEach((step, i) => {
       expect(lines, step.title).to.include(`[${i + 1}/${STEPS.length}] ${step.title} ...`)
       const row = lines.find(line => line.startsWith(`${i + 1}  ${step.title} `))
-      expect(row, `summary row of ${step.title}`).to.match(/ ok +\d+ ms /)
+      expect(row, `summary row of ${step.title} in:\n${plain.stdout}`).to.match(/ ok +\d+ ms /)
     })
     expect(plain.stdout).to.not.include('✗')
     expect(plain.stdout).to.match(/\nall 7 steps verified in \d+\.\d s\n$/)
