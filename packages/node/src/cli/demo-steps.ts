@@ -498,12 +498,17 @@ const pendingFailFast: Step = {
   }
 }
 
+/**
+ * The flap comes after the burst and the trim: right after the realm forms, dials between alice
+ * and bob can still be in flight, and one landing after the drop would end the flap, not the
+ * reconnector. Bob goes away for good last.
+ */
 export const STEPS: readonly Step[] = [
   realmFormation,
   connectById,
   relayFirstUpgrade,
-  flapHidden,
   wifiToCellular,
   trimSparesProtected,
+  flapHidden,
   pendingFailFast
 ]
