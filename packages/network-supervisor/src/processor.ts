@@ -201,11 +201,8 @@ export class DefaultProcessor implements NetworkEventProcessor {
     const selector = this.pathSelector()
     await Promise.all([...byPeer.values()].map(async connections => {
       const peer = connections[0].remotePeer
-      const { rttMs, error } = await this.pingOnce(ping, peer, signal)
-      if (error?.name === 'TooManyOutboundProtocolStreamsError') {
-        // our own per-connection stream limit refused it: another ping (libp2p's connection
-        // monitor, the path selector's heartbeat) is in flight on this path and will judge it;
-        // the peer has not failed to answer anything
+      const { rttMs, error, busy } = await this.pingOnce(ping, peer, signal)
+      if (busy === true) {
         this.log('%p: a ping is already in flight, leaving its validation to it', peer)
         return
       }
@@ -280,7 +277,12 @@ export class DefaultProcessor implements NetworkEventProcessor {
     return [...targets.values()]
   }
 
-  private async pingOnce (ping: PingLike, peer: PeerId, signal?: AbortSignal): Promise<{ rttMs?: number, error?: Error }> {
+  /**
+   * One ping: answered (`rttMs`), failed (`error`), or `busy`: our own per-connection stream
+   * limit refused it because another ping (libp2p's connection monitor, the path selector's
+   * heartbeat) is in flight on the path and will judge it; the peer failed nothing.
+   */
+  private async pingOnce (ping: PingLike, peer: PeerId, signal?: AbortSignal): Promise<{ rttMs?: number, error?: Error, busy?: true }> {
     const controller = new AbortController()
     const timer = this.options.clock.setTimeout(() => { controller.abort(new Error(`no answer within ${this.options.probeTimeout} ms`)) }, this.options.probeTimeout)
     const signals = signal == null ? [controller.signal] : [controller.signal, signal]
@@ -288,6 +290,9 @@ export class DefaultProcessor implements NetworkEventProcessor {
       const rttMs = await ping.ping(peer, { signal: AbortSignal.any(signals), runOnLimitedConnection: true })
       return { rttMs }
     } catch (err) {
+      if ((err as Error)?.name === 'TooManyOutboundProtocolStreamsError') {
+        return { busy: true }
+      }
       return { error: err instanceof Error ? err : new Error(String(err)) }
     } finally {
       this.options.clock.clearTimeout(timer)
