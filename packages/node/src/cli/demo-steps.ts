@@ -135,13 +135,14 @@ async function echo (open: () => Promise<Stream>, signal: AbortSignal): Promise<
 const ECHO_TRIES = 3
 
 /**
- * An echo from `node` to `peer` over `open()`, tried again while the peer stays watched: a dial
- * still in flight (theirs or ours) can land beside the connection in use, and the cleanup
- * broadcaster of either end then closes one of the two with its streams
+ * An echo from `node` to `peer` on a stream the path selector opens, tried again while the peer
+ * stays watched: a dial still in flight (theirs or ours) can land beside the connection in use,
+ * and the cleanup broadcaster of either end then closes one of the two with its streams
  * (`connection:replaced`). For that moment the peer may even be held again; the next try waits
  * until the reconnector has it back. Retries are reported.
  */
-async function echoPeer (node: HoldfastRealmNode, peer: PeerId, open: () => Promise<Stream>, signal: AbortSignal): Promise<{ ok: boolean, rttMs: number, retriedAfter?: string }> {
+async function echoPeer (node: HoldfastRealmNode, peer: PeerId, signal: AbortSignal): Promise<{ ok: boolean, rttMs: number, retriedAfter?: string }> {
+  const open = async (): Promise<Stream> => node.services.paths.openStream(peer, ECHO, { signal })
   let firstError: string | undefined
   for (let tries = 1; ; tries++) {
     try {
@@ -189,7 +190,10 @@ async function serveEcho (node: Libp2p): Promise<void> {
 function natFirewall (relay: Multiaddr): ConnectionGater {
   const relayTransport = relay.toString().split('/p2p/')[0]
   return {
-    denyDialMultiaddr: (ma) => !ma.toString().includes('/p2p-circuit') && !ma.toString().startsWith(relayTransport)
+    denyDialMultiaddr: (ma) => {
+      const addr = ma.toString()
+      return !addr.includes('/p2p-circuit') && !addr.startsWith(relayTransport)
+    }
   }
 }
 
@@ -242,7 +246,7 @@ const connectById: Step = {
     const started = performance.now()
     const connection = await alice.services.realm.connect(bob.peerId, { signal })
     const connectMs = performance.now() - started
-    const round = await echoPeer(alice, bob.peerId, async () => alice.services.paths.openStream(bob.peerId, ECHO, { signal }), signal)
+    const round = await echoPeer(alice, bob.peerId, signal)
     return [
       check('realm.connect(bob\'s peer ID) reaches bob', connection.remotePeer.equals(bob.peerId), `${connection.remoteAddr.toString().split('/p2p/')[0]} in ${ms(connectMs)}`),
       check('an echo stream round-trips', round.ok, `${ms(round.rttMs)}${retried(round)}`),
@@ -332,7 +336,7 @@ const flapHidden: Step = {
       const heldAfter = performance.now() - droppedAt
       const back = await recovered
       const firstRedial = reconnecting.at[0] - droppedAt
-      const round = await echoPeer(alice, bob.peerId, async () => alice.services.paths.openStream(bob.peerId, ECHO, { signal }), signal)
+      const round = await echoPeer(alice, bob.peerId, signal)
       // a duplicate connection closed after the return can hold bob again for a moment, unseen by the app
       await connectedAgain(alice, bob.peerId, signal)
       return [
