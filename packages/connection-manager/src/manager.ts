@@ -27,6 +27,8 @@ interface PeerEntry {
   conns: readonly ConnEntry[]
   /** connections not being closed by the manager */
   open: number
+  /** `protections` has the peer: kept here so a trim of thousands of peers reads no map */
+  protected: boolean
   inbound: number
   outbound: number
   tags: Map<string, number> | undefined
@@ -188,6 +190,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     if (protection == null) {
       protection = { peer, tags: new Set() }
       this.protections.set(key, protection)
+      this.setProtected(key, true)
       if (this.started) {
         this.mirrorProtection(peer, true)
       }
@@ -208,11 +211,19 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       return true
     }
     this.protections.delete(key)
+    this.setProtected(key, false)
     if (this.started) {
       this.mirrorProtection(peer, false)
     }
     this.maybeAutoTrim()
     return false
+  }
+
+  private setProtected (key: string, on: boolean): void {
+    const entry = this.peers.get(key)
+    if (entry != null) {
+      entry.protected = on
+    }
   }
 
   isProtected (peer: PeerId, tag?: string): boolean {
@@ -337,7 +348,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   }
 
   explainTrim (): TrimPlan {
-    const { peers, entries, tagSums, result, connections, target } = this.plan()
+    const { peers, entries, tagSums, result, connections, target } = this.plan(() => {})
     return {
       mode: this.settings.trimMode,
       connections,
@@ -355,17 +366,21 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
 
   /**
    * Who a trim closes now: the connected peers as columns (row `i` is `entries[i]`), and the
-   * rows to close in order. With the default score nothing is allocated per peer: the score is
-   * summed straight from the entry. The explain-only parts are left to `explainTrim()`.
+   * rows to close in order, each handed to `onChoose` when `planTrim` chooses it. With the
+   * default score nothing is allocated per peer: the score is summed straight from the entry,
+   * first without the streams bonus (a lower bound), which `planTrim` completes only for the
+   * peers it is about to choose. A trim then reads each closed peer's connections once, to score
+   * it and to start closing it, rather than once cold in the plan and again in a close loop.
    */
-  private plan (): { peers: PlanPeers, entries: PeerEntry[], tagSums: Float64Array, result: PlanResult, connections: number, target: number } {
+  private plan (onChoose: (entry: PeerEntry, row: number) => void): { peers: PlanPeers, entries: PeerEntry[], tagSums: Float64Array, result: PlanResult, connections: number, target: number } {
     const now = this.clock.now()
     const size = this.peers.size
     const keys: string[] = []
-    const peers: PlanPeers = { keys, scores: new Float64Array(size), firstSeen: new Float64Array(size), connections: new Uint32Array(size), status: new Uint8Array(size) }
+    const seed = this.score === seedScore
+    const peers: PlanPeers = { keys, scores: new Float64Array(size), firstSeen: new Float64Array(size), connections: new Uint32Array(size), status: new Uint8Array(size), bounded: seed ? new Uint8Array(size) : undefined }
     const entries: PeerEntry[] = []
     const tagSums = new Float64Array(size)
-    const seed = this.score === seedScore
+    const { gracePeriod } = this.settings
     let n = 0
     for (const entry of this.peers.values()) {
       if (entry.open === 0) {
@@ -373,10 +388,15 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       }
       const tags = this.tagSum(entry, now)
       tagSums[n] = tags
-      peers.scores[n] = seed ? tags + seedBonus(entry.outbound, hasStreams(entry) ? 1 : 0) : this.describe(entry, now).score
+      if (peers.bounded !== undefined) {
+        peers.scores[n] = tags + seedBonus(entry.outbound, 0)
+        peers.bounded[n] = 1
+      } else {
+        peers.scores[n] = this.describe(entry, now).score
+      }
       peers.firstSeen[n] = entry.firstSeen
       peers.connections[n] = entry.open
-      peers.status[n] = this.protections.has(entry.key) ? PROTECTED : now - entry.firstSeen < this.settings.gracePeriod ? IN_GRACE : TRIMMABLE
+      peers.status[n] = entry.protected ? PROTECTED : now - entry.firstSeen < gracePeriod ? IN_GRACE : TRIMMABLE
       keys.push(entry.key)
       entries.push(entry)
       n++
@@ -386,10 +406,15 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       peers.firstSeen = peers.firstSeen.subarray(0, n)
       peers.connections = peers.connections.subarray(0, n)
       peers.status = peers.status.subarray(0, n)
+      peers.bounded = peers.bounded?.subarray(0, n)
     }
     const connections = this.connections - this.closing
     const target = trimTarget(this.settings)
-    return { peers, entries, tagSums, result: planTrim(peers, connections, target), connections, target }
+    const result = planTrim(peers, connections, target, {
+      exactScore: row => peers.scores[row] + (hasStreams(entries[row]) ? seedBonus(0, 1) : 0),
+      onChoose: row => { onChoose(entries[row], row) }
+    })
+    return { peers, entries, tagSums, result, connections, target }
   }
 
   /**
@@ -458,14 +483,24 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     const startedAt = this.clock.now()
     this.lastTrimAt = startedAt
     this.clearTimer('trimTimer')
-    const { entries, result, connections, target } = this.plan()
-    this.emit('trim:started', { connections })
-
-    const closed: PeerId[] = []
+    this.emit('trim:started', { connections: this.connections - this.closing })
     const closes = new PendingCloses()
-    for (const i of result.close) {
-      closed.push(entries[i].peer)
-      this.closePeer(entries[i], 'trim', closes)
+    // every close is started as its peer is chosen, and announced once all are, in closing order
+    const started = new Uint32Array(this.peers.size)
+    const { entries, result, connections, target } = this.plan((entry, row) => {
+      started[row] = this.startClosing(entry, closes)
+    })
+    const closed: PeerId[] = []
+    const announce = this.announces('connection:closed-by-manager')
+    for (const row of result.close) {
+      const { peer } = entries[row]
+      closed.push(peer)
+      if (announce && started[row] > 0) {
+        this.emit('connection:closed-by-manager', { peer, reason: 'trim' })
+      }
+    }
+    if (closes.started > 0) {
+      this.countClosed('trim', closes.started)
     }
     await closes.settled()
 
@@ -520,7 +555,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     const now = this.clock.now()
     let firstGraceEnd = Infinity
     for (const entry of this.peers.values()) {
-      if (entry.firstSeen + this.settings.gracePeriod > now && !this.protections.has(entry.key)) {
+      if (entry.firstSeen + this.settings.gracePeriod > now && !entry.protected) {
         firstGraceEnd = Math.min(firstGraceEnd, entry.firstSeen + this.settings.gracePeriod)
       }
     }
@@ -622,7 +657,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
         const direction = connection.direction
         const count = direction === 'inbound' ? this.inbound : this.outbound
         const max = direction === 'inbound' ? this.settings.maxInbound : this.settings.maxOutbound
-        if (overLimit(count - 1, max, this.protections.has(entry.key)) && this.refuse(direction, connection.remotePeer)) {
+        if (overLimit(count - 1, max, entry.protected) && this.refuse(direction, connection.remotePeer)) {
           const conn = entry.conns[indexOfConnection(entry.conns, connection)]
           if (conn != null) {
             this.closeConnection(entry, conn, noop)
@@ -661,7 +696,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     }
     const now = this.clock.now()
     if (entry == null) {
-      entry = { peer: connection.remotePeer, key, firstSeen: now, conns: [], open: 0, inbound: 0, outbound: 0, tags: undefined, decaying: undefined, storeTags: undefined, storeSum: 0 }
+      entry = { peer: connection.remotePeer, key, firstSeen: now, conns: [], open: 0, protected: this.protections.has(key), inbound: 0, outbound: 0, tags: undefined, decaying: undefined, storeTags: undefined, storeSum: 0 }
       this.peers.set(key, entry)
       this.loadStoreTags(entry)
     }
@@ -721,8 +756,8 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     }, () => {})
   }
 
-  /** Starts closing every connection of a peer not already closing (counted in `closes`); one event per peer */
-  private closePeer (entry: PeerEntry, reason: CloseReason, closes: PendingCloses): void {
+  /** Starts closing every connection of a peer not already closing (counted in `closes`); returns how many */
+  private startClosing (entry: PeerEntry, closes: PendingCloses): number {
     const { conns } = entry
     let count = 0
     for (let i = 0; i < conns.length; i++) {
@@ -732,9 +767,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       }
     }
     closes.add(count)
-    if (count > 0) {
-      this.announceClose(entry.peer, reason, count)
-    }
+    return count
   }
 
   /** Starts closing a connection (aborting it if the close fails); `settled` runs when either is done */
@@ -754,9 +787,13 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   }
 
   private announceClose (peer: PeerId, reason: CloseReason, connections: number): void {
+    this.countClosed(reason, connections)
+    this.emit('connection:closed-by-manager', { peer, reason })
+  }
+
+  private countClosed (reason: CloseReason, connections: number): void {
     this.closedBy[reason] += connections
     this.metrics?.closed.increment({ [reason]: connections })
-    this.emit('connection:closed-by-manager', { peer, reason })
   }
 
   // ---------------------------------------------------------------- idle
@@ -776,7 +813,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private sweepIdle (): void {
     const now = this.clock.now()
     for (const entry of this.peers.values()) {
-      if (this.protections.has(entry.key)) {
+      if (entry.protected) {
         continue
       }
       for (const conn of entry.conns) {
@@ -873,8 +910,12 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
 
   // ---------------------------------------------------------------- helpers
 
+  /** Whether an event reaches anyone (a listener or the broadcaster), so a trim of thousands of peers builds none for nobody */
+  private announces (type: ConnectionManagerEventType): boolean {
+    return this.broadcaster != null || this.listenerCount(type) > 0
+  }
+
   private emit<K extends ConnectionManagerEventType>(type: K, detail: HoldfastEvents[K]): void {
-    // thousands of closes in one trim: no event object when nobody listens
     if (this.listenerCount(type) > 0) {
       this.safeDispatchEvent(type, { detail })
     }

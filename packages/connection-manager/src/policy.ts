@@ -104,6 +104,23 @@ export interface PlanPeers {
   connections: Uint32Array
   /** `TRIMMABLE`, `PROTECTED` or `IN_GRACE` */
   status: Uint8Array
+  /**
+   * 1 where `scores` holds only a lower bound, made exact by `PlanHooks.exactScore` when the row
+   * reaches the front of the queue; absent when every score is exact
+   */
+  bounded?: Uint8Array
+}
+
+/** What `planTrim` calls back while it works; both optional */
+export interface PlanHooks {
+  /** the exact score of a `bounded` row, never below its bound; called at most once per row */
+  exactScore?(row: number): number
+  /**
+   * A row is chosen, called once per row of `PlanResult.close`: in closing order as the rows are
+   * chosen, or, when every trimmable row goes, in row order before any ranking. A trim starts
+   * closing the peer here.
+   */
+  onChoose?(row: number): void
 }
 
 export interface PlanResult {
@@ -140,11 +157,24 @@ export function closingOrder (peers: PlanPeers, a: number, b: number): number {
  * The trimmable rows go into a binary min-heap (built in O(n)) and are popped only while the
  * count is above the target: an incremental trim that closes ten peers out of thousands does
  * not sort them all.
+ *
+ * A `bounded` row at the front is scored exactly and sifted down again before it can be chosen.
+ * Every other row's key is at most its exact key, so a row chosen with its exact score is the
+ * lowest of all exact scores: the order is the one full scoring gives, while the costly part of
+ * a score (reading each connection's streams) is paid only for the rows that reach the front,
+ * just before `onChoose` touches the same connections. The exact scores are written into
+ * `scores`, and `bounded` is cleared row by row.
+ *
+ * When the rows that cannot go keep the count at or above the target, every trimmable row goes
+ * and no ranking is needed to choose them: they are scored and chosen in row order first (for
+ * the caller, one sequential pass over its peers instead of a pass in score order, which jumps
+ * around memory), and ranked afterwards only to order `close`.
  */
-export function planTrim (peers: PlanPeers, connections: number, target: number): PlanResult {
-  const { status } = peers
+export function planTrim (peers: PlanPeers, connections: number, target: number, hooks: PlanHooks = {}): PlanResult {
+  const { status, bounded, scores } = peers
   let protectedPeers = 0
   let gracePeers = 0
+  let trimmableConnections = 0
   const heap = new Int32Array(status.length)
   let size = 0
   for (let i = 0; i < status.length; i++) {
@@ -154,23 +184,52 @@ export function planTrim (peers: PlanPeers, connections: number, target: number)
       gracePeers++
     } else {
       heap[size++] = i
+      trimmableConnections += peers.connections[i]
     }
   }
   const close: number[] = []
   let after = connections
-  if (after > target && size > 0) {
-    for (let i = (size >> 1) - 1; i >= 0; i--) {
-      siftDown(peers, heap, size, i)
+  if (after <= target || size === 0) {
+    return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+  }
+  const everyRow = connections - trimmableConnections >= target
+  if (everyRow) {
+    for (let k = 0; k < size; k++) {
+      const row = heap[k]
+      if (bounded?.[row] === 1) {
+        bounded[row] = 0
+        scores[row] = exactScore(hooks, row)
+      }
+      hooks.onChoose?.(row)
     }
-    while (after > target && size > 0) {
-      const first = heap[0]
-      heap[0] = heap[--size]
+  }
+  for (let i = (size >> 1) - 1; i >= 0; i--) {
+    siftDown(peers, heap, size, i)
+  }
+  while (after > target && size > 0) {
+    const first = heap[0]
+    if (bounded?.[first] === 1) {
+      bounded[first] = 0
+      scores[first] = exactScore(hooks, first)
       siftDown(peers, heap, size, 0)
-      close.push(first)
-      after -= peers.connections[first]
+      continue
+    }
+    heap[0] = heap[--size]
+    siftDown(peers, heap, size, 0)
+    close.push(first)
+    after -= peers.connections[first]
+    if (!everyRow) {
+      hooks.onChoose?.(first)
     }
   }
   return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+}
+
+function exactScore (hooks: PlanHooks, row: number): number {
+  if (hooks.exactScore === undefined) {
+    throw new TypeError('planTrim: a bounded row needs hooks.exactScore')
+  }
+  return hooks.exactScore(row)
 }
 
 function siftDown (peers: PlanPeers, heap: Int32Array, size: number, from: number): void {

@@ -215,20 +215,25 @@ describe('watermark connection manager on real nodes (memory transport)', () => 
       expect(again.closed).to.have.lengthOf(0)
     })
 
-    it('trim reports the shortfall when protected peers alone exceed lowWater', async () => {
+    it('trim reports the shortfall when protected peers alone exceed lowWater, and closes every other peer, lowest score first', async () => {
       const { connections } = await hubWith({ lowWater: 2, highWater: 10, gracePeriod: 0 })
-      const nodes = await dialIn(5)
+      const nodes = await dialIn(8)
       for (const node of nodes.slice(0, 4)) {
         connections.protect(node.peerId, 'app-protected')
       }
+      // 30 apart, so a streams bonus (20) cannot reorder them: closing order 5, 7, 4, 6
+      const values = [60, 0, 90, 30]
+      nodes.slice(4).forEach((node, i) => { connections.tagPeer(node.peerId, 'app', values[i]) })
+      const expected = [5, 7, 4, 6].map(i => nodes[i].peerId)
+      expect(connections.explainTrim().close.map(c => c.peer)).to.deep.equal(expected)
       const closedByManager = collect(hub as Hub, 'connection:closed-by-manager')
       const report = await connections.trim()
       closedByManager.stop()
-      expect(report.closed.map(String)).to.deep.equal([nodes[4].peerId.toString()])
+      expect(report.closed).to.deep.equal(expected)
       expect(report.after).to.equal(4)
       expect(report.shortfall).to.equal(2)
-      expect(closedByManager.events).to.deep.equal([{ peer: nodes[4].peerId, reason: 'trim' }])
-      expect(connections.stats().closed).to.deep.equal({ trim: 1, idle: 0, limit: 0 })
+      expect(closedByManager.events).to.deep.equal(expected.map(peer => ({ peer, reason: 'trim' })))
+      expect(connections.stats().closed).to.deep.equal({ trim: 4, idle: 0, limit: 0 })
       for (const node of nodes.slice(0, 4)) {
         connections.unprotect(node.peerId, 'app-protected')
       }

@@ -42,6 +42,35 @@ function checkPlan (peers: PlanPeer[], target: number): void {
   }
 }
 
+/**
+ * The same population planned twice: with exact scores, and with each score lowered by the
+ * row's generated bonus, marked bounded, and made exact again by `exactScore`
+ */
+function checkBoundedPlan (rows: Array<[PlanPeer, number]>, target: number): void {
+  const peers = rows.map(([p]) => p)
+  const total = peers.reduce((n, p) => n + p.connections, 0)
+  const exact = planTrim(columns(peers), total, target)
+  const cols = columns(peers.map((p, i) => ({ ...p, score: p.score - rows[i][1] })))
+  cols.bounded = Uint8Array.from(rows, () => 1)
+  const scored: number[] = []
+  const chosen: number[] = []
+  const plan = planTrim(cols, total, target, {
+    exactScore: row => { scored.push(row); return peers[row].score },
+    onChoose: row => { chosen.push(row) }
+  })
+  expect(plan).to.deep.equal(exact)
+  expect(new Set(scored).size).to.equal(scored.length)
+  expect(plan.close.every(row => scored.includes(row) && cols.scores[row] === peers[row].score)).to.equal(true)
+  const trimmable = peers.flatMap((p, i) => p.protected || p.inGrace ? [] : [i])
+  const trimmableConnections = trimmable.reduce((n, i) => n + peers[i].connections, 0)
+  if (total > target && trimmable.length > 0 && total - trimmableConnections >= target) {
+    // every trimmable row goes: chosen in row order, before the ranking
+    expect(chosen).to.deep.equal(trimmable)
+  } else {
+    expect(chosen).to.deep.equal(plan.close)
+  }
+}
+
 describe('policy', () => {
   describe('checkSettings', () => {
     it('accepts the defaults and the boundaries', () => {
@@ -107,9 +136,34 @@ describe('policy', () => {
       expect(closingOrder(columns(peers), 0, 0)).to.equal(0)
     })
 
+    const arbPeer = fc.record({ key: fc.string({ maxLength: 4 }), score: fc.integer({ min: -5, max: 5 }), connections: fc.integer({ min: 1, max: 3 }), firstSeen: fc.integer({ min: 0, max: 3 }), protected: fc.boolean(), inGrace: fc.boolean() })
+
     it('property: closes only trimmable peers, the lowest ranked ones, and stops as soon as it reaches the target', () => {
-      const arbPeer = fc.record({ key: fc.string({ maxLength: 4 }), score: fc.integer({ min: -5, max: 5 }), connections: fc.integer({ min: 1, max: 3 }), firstSeen: fc.integer({ min: 0, max: 3 }), protected: fc.boolean(), inGrace: fc.boolean() })
       fc.assert(fc.property(fc.array(arbPeer, { maxLength: 40 }), fc.nat(60), checkPlan))
+    })
+
+    it('property: lower-bound scores made exact at the front give the plan of the exact scores; each row is scored at most once and chosen exactly once', () => {
+      fc.assert(fc.property(fc.array(fc.tuple(arbPeer, fc.constantFrom(0, 0, 20, 7)), { maxLength: 40 }), fc.nat(60), checkBoundedPlan))
+    })
+
+    it('when every trimmable peer must go, they are chosen in row order and ranked only for the result', () => {
+      const peers = [peer('p', 0, { protected: true, connections: 5 }), peer('c', 9), peer('a', 1), peer('b', 5)]
+      const chosen: number[] = []
+      const plan = planTrim(columns(peers), 8, 4, { onChoose: row => { chosen.push(row) } })
+      expect(chosen).to.deep.equal([1, 2, 3])
+      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['a', 'b', 'c'])
+      expect(plan).to.include({ after: 5, shortfall: 1 })
+      // one peer short of that, the plan ranks first and chooses in closing order
+      chosen.length = 0
+      const ranked = planTrim(columns(peers), 8, 6, { onChoose: row => { chosen.push(row) } })
+      expect(ranked.close.map(i => peers[i].key)).to.deep.equal(['a', 'b'])
+      expect(chosen).to.deep.equal(ranked.close)
+    })
+
+    it('a bounded row without exactScore is a programming error', () => {
+      const cols = columns([peer('a', 0), peer('b', 1)])
+      cols.bounded = Uint8Array.of(1, 1)
+      expect(() => planTrim(cols, 2, 0)).to.throw(TypeError)
     })
   })
 
