@@ -24,6 +24,8 @@ const PEERS = 5_000
 const CONNECTIONS_PER_PEER = 2
 const PROTECTED_SHARE = 0.1
 const LOW_WATER = 100
+/** a batch trim that must rank: the protected peers' connections are far below it, so it chooses about half of the peers by score */
+const RANKED_LOW_WATER = 5_000
 const HIGH_WATER = 9_990
 const HYSTERESIS = 10
 const TARGET_MS = 20
@@ -64,10 +66,10 @@ function openAll (pop: Population, peers: PeerId[]): void {
   }
 }
 
-async function holdfastRound (peers: PeerId[], mode: 'batch' | 'incremental'): Promise<{ ms: number, startedMs: number, decideMs: number, closed: number, after: number, shortfall: number, protectedKept: boolean }> {
+async function holdfastRound (peers: PeerId[], mode: 'batch' | 'incremental', lowWater = LOW_WATER): Promise<{ ms: number, startedMs: number, decideMs: number, closed: number, after: number, shortfall: number, protectedKept: boolean }> {
   const pop = population(peers, 100_000)
   const manager = watermarkConnectionManager({
-    lowWater: LOW_WATER,
+    lowWater,
     highWater: HIGH_WATER,
     hysteresis: HYSTERESIS,
     trimMode: mode,
@@ -159,6 +161,7 @@ export const trim: Benchmark = {
     const Pruner = await loadPruner()
     const batch: Array<Awaited<ReturnType<typeof holdfastRound>>> = []
     const incremental: Array<Awaited<ReturnType<typeof holdfastRound>>> = []
+    const ranked: Array<Awaited<ReturnType<typeof holdfastRound>>> = []
     const pruner: Array<Awaited<ReturnType<typeof prunerRound>>> = []
     const floor: Array<Awaited<ReturnType<typeof closeFloorRound>>> = []
     // the pruner is given the count the batch trim ends at, so both close the same connections' worth
@@ -167,15 +170,17 @@ export const trim: Benchmark = {
       // the cases take turns, so a noisy moment hits all of them alike
       const b = await holdfastRound(peers, 'batch')
       const inc = await holdfastRound(peers, 'incremental')
+      const r = await holdfastRound(peers, 'batch', RANKED_LOW_WATER)
       const p = await prunerRound(Pruner, peers, protectedConnections)
       const f = await closeFloorRound(peers)
       if (i >= warmup) {
         batch.push(b)
         incremental.push(inc)
+        ranked.push(r)
         pruner.push(p)
         floor.push(f)
       }
-      ctx.log(`round ${i + 1}/${warmup + rounds}: batch ${b.ms.toFixed(2)} ms (closes started at ${b.startedMs.toFixed(2)}, decide ${b.decideMs.toFixed(2)}), incremental ${inc.ms.toFixed(2)} ms, libp2p pruner ${p.ms.toFixed(2)} ms (closes started at ${p.startedMs.toFixed(2)}), closes alone ${f.ms.toFixed(2)} ms`)
+      ctx.log(`round ${i + 1}/${warmup + rounds}: batch ${b.ms.toFixed(2)} ms (closes started at ${b.startedMs.toFixed(2)}, decide ${b.decideMs.toFixed(2)}), incremental ${inc.ms.toFixed(2)} ms, ranked batch ${r.startedMs.toFixed(2)} ms, libp2p pruner ${p.ms.toFixed(2)} ms (closes started at ${p.startedMs.toFixed(2)}), closes alone ${f.ms.toFixed(2)} ms`)
     }
     const batchStats = stats(batch.map(r => r.ms))
     const batchStarted = stats(batch.map(r => r.startedMs))
@@ -183,7 +188,7 @@ export const trim: Benchmark = {
     const prunerStats = stats(pruner.map(r => r.ms))
     const prunerStarted = stats(pruner.map(r => r.startedMs))
     const floorStats = stats(floor.map(r => r.ms))
-    const allProtectedKept = [...batch, ...incremental].every(r => r.protectedKept)
+    const allProtectedKept = [...batch, ...incremental, ...ranked].every(r => r.protectedKept)
     const pass = compare(batchStarted.p95, '<', TARGET_MS) && compare(incrementalStats.p95, '<', TARGET_MS) && allProtectedKept
 
     return {
@@ -206,6 +211,7 @@ export const trim: Benchmark = {
       cases: [
         { name: 'holdfast-batch', role: 'value', ...batchStarted, decideAndInitiate: batchStarted, endToEnd: batchStats, decide: stats(batch.map(r => r.decideMs)), closedConnections: batch[0].closed, after: batch[0].after, shortfall: batch[0].shortfall, protectedKept: batch.every(r => r.protectedKept) },
         { name: 'holdfast-incremental', role: 'target', ...incrementalStats, decideAndInitiate: stats(incremental.map(r => r.startedMs)), endToEnd: incrementalStats, decide: stats(incremental.map(r => r.decideMs)), closedConnections: incremental[0].closed, after: incremental[0].after, protectedKept: incremental.every(r => r.protectedKept) },
+        { name: 'holdfast-batch-ranked', role: 'reference', ...stats(ranked.map(r => r.startedMs)), decideAndInitiate: stats(ranked.map(r => r.startedMs)), endToEnd: stats(ranked.map(r => r.ms)), decide: stats(ranked.map(r => r.decideMs)), lowWater: RANKED_LOW_WATER, closedConnections: ranked[0].closed, after: ranked[0].after, shortfall: ranked[0].shortfall, protectedKept: ranked.every(r => r.protectedKept) },
         { name: 'libp2p-connection-pruner', role: 'baseline', ...prunerStarted, decideAndInitiate: prunerStarted, endToEnd: prunerStats, maxConnections: protectedConnections, closedConnections: pruner[0].closed, after: pruner[0].after, protectedKept: pruner.every(r => r.protectedKept) },
         { name: 'synthetic-closes-alone', role: 'reference', ...floorStats, closedConnections: PEERS * CONNECTIONS_PER_PEER - protectedConnections }
       ],
@@ -213,7 +219,7 @@ export const trim: Benchmark = {
         `each sample times one trim of a fresh population with performance.now(): ${PEERS} peers x ${CONNECTIONS_PER_PEER} connections (random direction; 20 % carry one identify stream), 0-3 peer-store tags per peer (${TAG_NAMES.join(', ')}) with values 0..100, ${PROTECTED_SHARE * 100} % of the peers protected; the same seeded population in every round and case; ${warmup} warm-up rounds discarded, ${rounds} timed; the cases take turns round by round; a full GC before each timed trim.`,
         'synthetic connections (plain objects with id, remotePeer, direction, status, streams, timeline, close, abort) opened through a real main-event TypedEventEmitter used as components.events; close() returns to its caller first and one microtask later removes the connection and dispatches connection:close (libp2p dispatches it only after awaiting the muxer\'s and the socket\'s close, never inside close()). The peer store is an in-memory tag map (get/merge), cheaper than libp2p\'s datastore-backed one, which favours the pruner (it awaits one peerStore.get per peer inside its timed run; the manager keeps tags from peer:update and an initial get at connect).',
         'two figures per case, both from the same call: decideAndInitiate, from the call until the synchronous run that called the first close() has ended (the synthetic node marks it with a microtask queued at the first close(); both the manager and the pruner start all their closes in one synchronous loop, so every close has been started then and none has been processed yet), and endToEnd, until the call resolved (every close settled and every connection:close processed; for holdfast the report with its real `after`). value, baseline, ratio and the batch target are decideAndInitiate: it is what a trim costs the node\'s event loop before the transport takes over; the rest is one connection:close dispatch per closed connection, which in a real node arrives asynchronously after network I/O. synthetic-closes-alone closes the same 9,064 connections straight from a loop with nobody listening: the transport\'s own share, which every case pays, and which on this machine is at or above 20 ms by itself, so no end-to-end figure here can meet the target.',
-        `holdfast-batch: manager.trim() (plan: score every peer with the seed 004 formula over its peer-store tags into typed columns, heap-select the trimmable ones lowest first, then close whole peers) to lowWater ${LOW_WATER}; the protected peers keep ${protectedConnections} connections, so it ends there with the rest as shortfall. holdfast-incremental: the same manager with trimMode 'incremental', highWater ${HIGH_WATER}, hysteresis ${HYSTERESIS}: one trim to ${HIGH_WATER - HYSTERESIS}, what a single arrival over highWater costs; its target is end to end. cases[].decide times explainTrim() alone on the same population just before (the dry run also builds one candidate with its score parts per closed peer, which trim() does not).`,
+        `holdfast-batch: manager.trim() to lowWater ${LOW_WATER}. The protected peers keep ${protectedConnections} connections, above it, so every unprotected peer must go and the trim ranks none to choose them: one pass over the peers into typed columns (seed 004 score from the peer-store tags), then one pass that reads each unprotected peer's streams (for its exact score) and starts closing its connections, then a heap ranking for the report's closing order; it ends at ${protectedConnections} with the rest as shortfall. holdfast-batch-ranked (reference, no target): the same population trimmed to lowWater ${RANKED_LOW_WATER}, where the trim must choose about half of the peers by score: the heap pops the lowest bound, reads that peer's streams for its exact score, and starts closing it when it comes out first with the exact score. holdfast-incremental: the same manager with trimMode 'incremental', highWater ${HIGH_WATER}, hysteresis ${HYSTERESIS}: one trim to ${HIGH_WATER - HYSTERESIS}, what a single arrival over highWater costs; its target is end to end. cases[].decide times explainTrim() alone on the same population just before (the dry run also builds one candidate with its score parts per closed peer, which trim() does not).`,
         `baseline: libp2p ${'3.x'}'s real ConnectionPruner class (dist/src/connection-manager/connection-pruner.js, imported by file URL since libp2p does not export it), constructed with the synthetic components and run through _maybePruneConnections(), the method its connection:open listener calls, with maxConnections = ${protectedConnections} so it closes as many connections as the batch trim; measured the same two ways as holdfast. It has no notion of protection: protected peers carry the manager's 'holdfast-protected' = 100 peer-store tag, as they do beside the manager. protectedKept says whether every protected peer survived.`
       ]
     }

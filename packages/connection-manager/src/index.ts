@@ -64,7 +64,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 export { createGater } from './gater.ts'
 export type { GaterInit, HoldfastGater, RealmMembership } from './gater.ts'
 export { decayNone, decayFixed, decayLinear, decayExpireWhenInactive, bumpSumUnbounded, bumpSumBounded, bumpOverwrite } from './decay.ts'
-export { seedScore, scoreParts, planTrim, closingOrder, checkSettings, trimTarget, TRIMMABLE, PROTECTED, IN_GRACE } from './policy.ts'
+export { seedScore, scoreParts, planTrim, sortClosing, closingOrder, checkSettings, trimTarget, TRIMMABLE, PROTECTED, IN_GRACE } from './policy.ts'
 export type { PlanHooks, PlanPeers, PlanResult, Settings, SettingProblem } from './policy.ts'
 export type { WatermarkConnectionManager, PeerConnInfo, ScoreInput, ScoreFn, ScoreParts, TrimCandidate, TrimPlan, TrimReport, TrimMode, ConnManagerStats, Limits, DecayingTag, DecayingValue, DecayFn, BumpFn, CloseReason } from '@holdfast/interface'
 

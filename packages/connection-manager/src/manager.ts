@@ -3,7 +3,7 @@ import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GRACE_PERIOD, HIGH_WATER, HYSTERESIS, IDLE_SWEEPS_PER_TIMEOUT, IDLE_TIMEOUT, LOW_WATER, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE, SILENCE_PERIOD } from './constants.ts'
 import { applyDecay, bumpValue } from './decay.ts'
-import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, defaultHysteresis, isIdle, overLimit, planTrim, seedBonus, seedParts, seedScore, trimTarget } from './policy.ts'
+import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, defaultHysteresis, isIdle, overLimit, planTrim, seedBonus, sortClosing, seedParts, seedScore, trimTarget } from './policy.ts'
 import type { DecayState, TagRecord } from './decay.ts'
 import type { ConnectionManagerEvents, ConnectionManagerEventType, WatermarkConnectionManagerComponents, WatermarkConnectionManagerInit } from './index.ts'
 import type { PlanPeers, PlanResult, Settings } from './policy.ts'
@@ -353,7 +353,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       mode: this.settings.trimMode,
       connections,
       target,
-      close: result.close.map(i => {
+      close: inClosingOrder(peers, result).map(i => {
         const entry = entries[i]
         return { peer: entry.peer, score: peers.scores[i], parts: seedParts(tagSums[i], entry.outbound, streamsOf(entry)), connections: peers.connections[i], firstSeen: entry.firstSeen }
       }),
@@ -485,24 +485,26 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     this.clearTimer('trimTimer')
     this.emit('trim:started', { connections: this.connections - this.closing })
     const closes = new PendingCloses()
-    // every close is started as its peer is chosen, and announced once all are, in closing order
+    // each close starts as its peer is chosen; the peers are announced, in closing order, once
+    // the closes have settled, so ordering them never delays a close
     const started = new Uint32Array(this.peers.size)
-    const { entries, result, connections, target } = this.plan((entry, row) => {
+    const { peers, entries, result, connections, target } = this.plan((entry, row) => {
       started[row] = this.startClosing(entry, closes)
     })
+    if (closes.started > 0) {
+      this.countClosed('trim', closes.started)
+    }
+    await closes.settled()
+
     const closed: PeerId[] = []
     const announce = this.announces('connection:closed-by-manager')
-    for (const row of result.close) {
+    for (const row of inClosingOrder(peers, result)) {
       const { peer } = entries[row]
       closed.push(peer)
       if (announce && started[row] > 0) {
         this.emit('connection:closed-by-manager', { peer, reason: 'trim' })
       }
     }
-    if (closes.started > 0) {
-      this.countClosed('trim', closes.started)
-    }
-    await closes.settled()
 
     const report: TrimReport = {
       trigger,
@@ -972,6 +974,10 @@ class PendingCloses {
 }
 
 function noop (): void {}
+
+function inClosingOrder (peers: PlanPeers, result: PlanResult): number[] {
+  return result.everyTrimmable ? sortClosing(peers, result.close) : result.close
+}
 
 function indexOfConnection (conns: readonly ConnEntry[], connection: Connection): number {
   for (let i = 0; i < conns.length; i++) {

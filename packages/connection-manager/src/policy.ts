@@ -115,17 +115,18 @@ export interface PlanPeers {
 export interface PlanHooks {
   /** the exact score of a `bounded` row, never below its bound; called at most once per row */
   exactScore?(row: number): number
-  /**
-   * A row is chosen, called once per row of `PlanResult.close`: in closing order as the rows are
-   * chosen, or, when every trimmable row goes, in row order before any ranking. A trim starts
-   * closing the peer here.
-   */
+  /** A row is chosen, called once per row of `PlanResult.close`, in its order: a trim starts closing the peer here */
   onChoose?(row: number): void
 }
 
 export interface PlanResult {
-  /** row indices, in closing order */
+  /** row indices to close: in closing order, or in row order when `everyTrimmable` */
   close: number[]
+  /**
+   * The rows that cannot go keep the count at or above the target, so every trimmable row is
+   * closed and none was ranked to choose it; `sortClosing(peers, close)` gives the closing order
+   */
+  everyTrimmable: boolean
   after: number
   shortfall: number
   protectedPeers: number
@@ -166,9 +167,10 @@ export function closingOrder (peers: PlanPeers, a: number, b: number): number {
  * `scores`, and `bounded` is cleared row by row.
  *
  * When the rows that cannot go keep the count at or above the target, every trimmable row goes
- * and no ranking is needed to choose them: they are scored and chosen in row order first (for
- * the caller, one sequential pass over its peers instead of a pass in score order, which jumps
- * around memory), and ranked afterwards only to order `close`.
+ * and no ranking is needed to choose them (`everyTrimmable`): they are scored and chosen in row
+ * order, which for the caller is one sequential pass over its peers instead of a pass in score
+ * order that jumps around memory. Their closing order is left to `sortClosing`, for whoever
+ * needs it, when it is needed.
  */
 export function planTrim (peers: PlanPeers, connections: number, target: number, hooks: PlanHooks = {}): PlanResult {
   const { status, bounded, scores } = peers
@@ -190,18 +192,20 @@ export function planTrim (peers: PlanPeers, connections: number, target: number,
   const close: number[] = []
   let after = connections
   if (after <= target || size === 0) {
-    return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+    return { close, everyTrimmable: false, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
   }
-  const everyRow = connections - trimmableConnections >= target
-  if (everyRow) {
+  if (connections - trimmableConnections >= target) {
     for (let k = 0; k < size; k++) {
       const row = heap[k]
       if (bounded?.[row] === 1) {
         bounded[row] = 0
         scores[row] = exactScore(hooks, row)
       }
+      close.push(row)
       hooks.onChoose?.(row)
     }
+    after -= trimmableConnections
+    return { close, everyTrimmable: true, after, shortfall: after - target, protectedPeers, gracePeers }
   }
   for (let i = (size >> 1) - 1; i >= 0; i--) {
     siftDown(peers, heap, size, i)
@@ -218,11 +222,25 @@ export function planTrim (peers: PlanPeers, connections: number, target: number,
     siftDown(peers, heap, size, 0)
     close.push(first)
     after -= peers.connections[first]
-    if (!everyRow) {
-      hooks.onChoose?.(first)
-    }
+    hooks.onChoose?.(first)
   }
-  return { close, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+  return { close, everyTrimmable: false, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
+}
+
+/** `rows` in closing order (`closingOrder`), as a new array; their scores must be exact */
+export function sortClosing (peers: PlanPeers, rows: readonly number[]): number[] {
+  const heap = Int32Array.from(rows)
+  let size = heap.length
+  for (let i = (size >> 1) - 1; i >= 0; i--) {
+    siftDown(peers, heap, size, i)
+  }
+  const sorted: number[] = []
+  while (size > 0) {
+    sorted.push(heap[0])
+    heap[0] = heap[--size]
+    siftDown(peers, heap, size, 0)
+  }
+  return sorted
 }
 
 function exactScore (hooks: PlanHooks, row: number): number {

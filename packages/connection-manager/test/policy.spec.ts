@@ -1,6 +1,6 @@
 import { expect } from 'aegir/chai'
 import fc from 'fast-check'
-import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, closingOrder, decayTicks, defaultHysteresis, isIdle, overLimit, planTrim, seedScore, trimTarget } from '../src/policy.ts'
+import { IN_GRACE, PROTECTED, TRIMMABLE, autoTrimDue, checkSettings, closingOrder, decayTicks, defaultHysteresis, isIdle, overLimit, planTrim, seedScore, sortClosing, trimTarget } from '../src/policy.ts'
 import type { PlanPeers, Settings } from '../src/policy.ts'
 import type { ScoreInput } from '@holdfast/interface'
 
@@ -25,12 +25,17 @@ function checkPlan (peers: PlanPeer[], target: number): void {
   const closed = new Set(plan.close)
   const trimmable = peers.map((_, i) => i).filter(i => !peers[i].protected && !peers[i].inGrace)
   expect(plan.close.every(i => !peers[i].protected && !peers[i].inGrace)).to.equal(true)
+  const untrimmable = total - trimmable.reduce((n, i) => n + peers[i].connections, 0)
+  expect(plan.everyTrimmable).to.equal(total > target && trimmable.length > 0 && untrimmable >= target)
+  if (plan.everyTrimmable) {
+    expect(plan.close).to.deep.equal(trimmable) // chosen without ranking, in row order
+  }
   // the closed set is a prefix of the trimmable peers in the documented order, written out here
   // independently of closingOrder: score up, firstSeen down, key up (then input order)
   const byKey = (a: PlanPeer, b: PlanPeer): number => a.key < b.key ? -1 : a.key > b.key ? 1 : 0
   const order = [...trimmable].sort((a, b) => peers[a].score - peers[b].score || peers[b].firstSeen - peers[a].firstSeen || byKey(peers[a], peers[b]) || a - b)
   expect(order.every((row, i) => i === 0 || closingOrder(cols, order[i - 1], row) < 0)).to.equal(true)
-  expect(plan.close).to.deep.equal(order.slice(0, plan.close.length))
+  expect(plan.everyTrimmable ? sortClosing(cols, plan.close) : plan.close).to.deep.equal(order.slice(0, plan.close.length))
   const after = total - plan.close.reduce((n, i) => n + peers[i].connections, 0)
   expect(plan.after).to.equal(after)
   if (after > target) {
@@ -61,13 +66,9 @@ function checkBoundedPlan (rows: Array<[PlanPeer, number]>, target: number): voi
   expect(plan).to.deep.equal(exact)
   expect(new Set(scored).size).to.equal(scored.length)
   expect(plan.close.every(row => scored.includes(row) && cols.scores[row] === peers[row].score)).to.equal(true)
-  const trimmable = peers.flatMap((p, i) => p.protected || p.inGrace ? [] : [i])
-  const trimmableConnections = trimmable.reduce((n, i) => n + peers[i].connections, 0)
-  if (total > target && trimmable.length > 0 && total - trimmableConnections >= target) {
-    // every trimmable row goes: chosen in row order, before the ranking
-    expect(chosen).to.deep.equal(trimmable)
-  } else {
-    expect(chosen).to.deep.equal(plan.close)
+  expect(chosen).to.deep.equal(plan.close)
+  if (plan.everyTrimmable) {
+    expect(sortClosing(cols, plan.close)).to.deep.equal(sortClosing(columns(peers), exact.close))
   }
 }
 
@@ -131,8 +132,9 @@ describe('policy', () => {
 
     it('ties: the peer seen most recently goes first, then the peer ID string ascending', () => {
       const peers = [peer('b', 1, { firstSeen: 10 }), peer('a', 1, { firstSeen: 10 }), peer('c', 1, { firstSeen: 20 })]
-      const plan = planTrim(columns(peers), 3, 0)
-      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['c', 'a', 'b'])
+      const plan = planTrim(columns(peers), 3, 1)
+      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['c', 'a'])
+      expect(sortClosing(columns(peers), [0, 1, 2]).map(i => peers[i].key)).to.deep.equal(['c', 'a', 'b'])
       expect(closingOrder(columns(peers), 0, 0)).to.equal(0)
     })
 
@@ -146,16 +148,18 @@ describe('policy', () => {
       fc.assert(fc.property(fc.array(fc.tuple(arbPeer, fc.constantFrom(0, 0, 20, 7)), { maxLength: 40 }), fc.nat(60), checkBoundedPlan))
     })
 
-    it('when every trimmable peer must go, they are chosen in row order and ranked only for the result', () => {
+    it('when every trimmable peer must go, they are chosen in row order without ranking; sortClosing ranks them', () => {
       const peers = [peer('p', 0, { protected: true, connections: 5 }), peer('c', 9), peer('a', 1), peer('b', 5)]
       const chosen: number[] = []
       const plan = planTrim(columns(peers), 8, 4, { onChoose: row => { chosen.push(row) } })
+      expect(plan).to.include({ everyTrimmable: true, after: 5, shortfall: 1 })
+      expect(plan.close).to.deep.equal([1, 2, 3])
       expect(chosen).to.deep.equal([1, 2, 3])
-      expect(plan.close.map(i => peers[i].key)).to.deep.equal(['a', 'b', 'c'])
-      expect(plan).to.include({ after: 5, shortfall: 1 })
-      // one peer short of that, the plan ranks first and chooses in closing order
+      expect(sortClosing(columns(peers), plan.close).map(i => peers[i].key)).to.deep.equal(['a', 'b', 'c'])
+      // with a target the other peers do not reach, the plan ranks and chooses in closing order
       chosen.length = 0
       const ranked = planTrim(columns(peers), 8, 6, { onChoose: row => { chosen.push(row) } })
+      expect(ranked).to.include({ everyTrimmable: false, after: 6, shortfall: 0 })
       expect(ranked.close.map(i => peers[i].key)).to.deep.equal(['a', 'b'])
       expect(chosen).to.deep.equal(ranked.close)
     })
