@@ -174,6 +174,11 @@ export function closingOrder (peers: PlanPeers, a: number, b: number): number {
  */
 export function planTrim (peers: PlanPeers, connections: number, target: number, hooks: PlanHooks = {}): PlanResult {
   const { status, bounded, scores } = peers
+  const { exactScore, onChoose } = hooks
+  if (bounded !== undefined && exactScore === undefined) {
+    // before anything is chosen: a caller's onChoose starts closes, and never for a plan that cannot finish
+    throw new TypeError('planTrim: bounded scores need hooks.exactScore')
+  }
   let protectedPeers = 0
   let gracePeers = 0
   let trimmableConnections = 0
@@ -197,12 +202,12 @@ export function planTrim (peers: PlanPeers, connections: number, target: number,
   if (connections - trimmableConnections >= target) {
     for (let k = 0; k < size; k++) {
       const row = heap[k]
-      if (bounded?.[row] === 1) {
+      if (bounded?.[row] === 1 && exactScore !== undefined) {
         bounded[row] = 0
-        scores[row] = exactScore(hooks, row)
+        scores[row] = exactScore(row)
       }
       close.push(row)
-      hooks.onChoose?.(row)
+      onChoose?.(row)
     }
     after -= trimmableConnections
     return { close, everyTrimmable: true, after, shortfall: after - target, protectedPeers, gracePeers }
@@ -212,9 +217,9 @@ export function planTrim (peers: PlanPeers, connections: number, target: number,
   }
   while (after > target && size > 0) {
     const first = heap[0]
-    if (bounded?.[first] === 1) {
+    if (bounded?.[first] === 1 && exactScore !== undefined) {
       bounded[first] = 0
-      scores[first] = exactScore(hooks, first)
+      scores[first] = exactScore(first)
       siftDown(peers, heap, size, 0)
       continue
     }
@@ -222,7 +227,7 @@ export function planTrim (peers: PlanPeers, connections: number, target: number,
     siftDown(peers, heap, size, 0)
     close.push(first)
     after -= peers.connections[first]
-    hooks.onChoose?.(first)
+    onChoose?.(first)
   }
   return { close, everyTrimmable: false, after, shortfall: Math.max(0, after - target), protectedPeers, gracePeers }
 }
@@ -241,13 +246,6 @@ export function sortClosing (peers: PlanPeers, rows: readonly number[]): number[
     siftDown(peers, heap, size, 0)
   }
   return sorted
-}
-
-function exactScore (hooks: PlanHooks, row: number): number {
-  if (hooks.exactScore === undefined) {
-    throw new TypeError('planTrim: a bounded row needs hooks.exactScore')
-  }
-  return hooks.exactScore(row)
 }
 
 function siftDown (peers: PlanPeers, heap: Int32Array, size: number, from: number): void {

@@ -164,10 +164,12 @@ describe('policy', () => {
       expect(chosen).to.deep.equal(ranked.close)
     })
 
-    it('a bounded row without exactScore is a programming error', () => {
+    it('bounded scores without exactScore are a programming error, thrown before anything is chosen', () => {
       const cols = columns([peer('a', 0), peer('b', 1)])
-      cols.bounded = Uint8Array.of(1, 1)
-      expect(() => planTrim(cols, 2, 0)).to.throw(TypeError)
+      cols.bounded = Uint8Array.of(0, 1) // row 0 is exact and could be chosen first
+      const chosen: number[] = []
+      expect(() => planTrim(cols, 2, 0, { onChoose: row => { chosen.push(row) } })).to.throw(TypeError)
+      expect(chosen).to.deep.equal([])
     })
   })
 
