@@ -105,8 +105,8 @@ export interface PlanPeers {
   /** `TRIMMABLE`, `PROTECTED` or `IN_GRACE` */
   status: Uint8Array
   /**
-   * 1 where `scores` holds only a lower bound, made exact by `PlanHooks.exactScore` when the row
-   * reaches the front of the queue; absent when every score is exact
+   * 1 where `scores` holds only a lower bound, made exact by `PlanHooks.exactScore` before the
+   * row can be chosen; absent when every score is exact
    */
   bounded?: Uint8Array
 }
@@ -115,7 +115,7 @@ export interface PlanPeers {
 export interface PlanHooks {
   /** the exact score of a `bounded` row, never below its bound; called at most once per row */
   exactScore?(row: number): number
-  /** A row is chosen, called once per row of `PlanResult.close`, in its order: a trim starts closing the peer here */
+  /** a row is chosen: called once per row of `PlanResult.close`, in its order; a trim starts closing the peer here */
   onChoose?(row: number): void
 }
 
