@@ -167,12 +167,18 @@ function printCases (result: BenchResult): void {
   }
   const num = (v: unknown): string => typeof v === 'number' ? formatNumber(v) : '-'
   out(`\n${result.name} (${result.unit})`)
-  if (result.unit === 'ms') {
+  const figures = (c: Record<string, unknown>, figure: string, key: string): string => num((c[figure] as Record<string, unknown> | undefined)?.[key])
+  if (cases.some(c => c.decideAndInitiate != null)) {
+    // the trim's two figures of each case, from the same call
+    out(table(
+      ['case', 'role', 'decide+start p50', 'p95', 'end-to-end p50', 'p95'],
+      cases.map(c => [String(c.name), String(c.role ?? ''), figures(c, 'decideAndInitiate', 'median'), figures(c, 'decideAndInitiate', 'p95'), figures(c, 'endToEnd', 'median'), figures(c, 'endToEnd', 'p95')])
+    ))
+  } else if (result.unit === 'ms') {
     // top-level stats of a case: from the trigger (abort); closeToEnd: from the libp2p close event
-    const close = (c: Record<string, unknown>, key: string): string => num((c.closeToEnd as Record<string, unknown> | undefined)?.[key])
     out(table(
       ['case', 'abort->end p50', 'p95', 'p99', 'close->end p50', 'p95', 'p99', 'rounds'],
-      cases.map(c => [String(c.name), num(c.p50), num(c.p95), num(c.p99), close(c, 'p50'), close(c, 'p95'), close(c, 'p99'), num(c.rounds)])
+      cases.map(c => [String(c.name), num(c.p50), num(c.p95), num(c.p99), figures(c, 'closeToEnd', 'p50'), figures(c, 'closeToEnd', 'p95'), figures(c, 'closeToEnd', 'p99'), num(c.rounds)])
     ))
   } else {
     out(table(['case', 'role', 'median', 'p5', 'min', 'ns/delivery', 'x baseline'], cases.map(c => [String(c.name), String(c.role ?? ''), num(c.median), num(c.p5), num(c.min), num(c.nsPerDelivery), formatRatio(c.ratioToBaseline as number | undefined)])))
