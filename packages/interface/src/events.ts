@@ -63,6 +63,7 @@ export interface HoldfastEvents {
   'trim:started': { connections: number }
   'trim:completed': { closed: PeerId[], before: number, after: number, durationMs: number, shortfall: number }
   'limit:exceeded': { direction: ConnectionDirection, peer: PeerId }
+  /** a trim announces each closed peer once, in closing order, when its closes have settled; idle and limit closes are announced as they start */
   'connection:closed-by-manager': { peer: PeerId, reason: 'trim' | 'idle' | 'limit' }
 
   // path-selector (spec 03)
