@@ -48,3 +48,15 @@ export const PARKED_TAG_PREFIX = 'holdfast-parked:'
 
 /** setTimeout's limit (2^31 - 1 ms, ~24.8 days): longer durations would fire at once */
 export const MAX_DURATION_MS = 2_147_483_647
+
+/** The defaults, in one place (seed 004): every option of the config a reconnector runs with */
+export const defaults = {
+  toleranceWindow: TOLERANCE_WINDOW_MS,
+  crossingDelay: CROSSING_DELAY_MS,
+  stateHoldTime: STATE_HOLD_TIME_MS,
+  initialDelay: INITIAL_DELAY_MS,
+  maxDelay: MAX_DELAY_MS,
+  multiplier: MULTIPLIER,
+  jitter: JITTER,
+  maxAttempts: MAX_ATTEMPTS
+} as const

@@ -53,7 +53,6 @@
  * peers: see the README.
  */
 
-import { CROSSING_DELAY_MS, INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
 import { Reconnector as ReconnectorClass } from './reconnector.ts'
 import type { Clock, HoldfastEvents, Introspectable } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
@@ -61,7 +60,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 
 export { backoffDelay, crossingYield, delayBand, nextDeadline, transition, configProblem, parkKeepAliveTags, restoreKeepAliveTags, dropParkedTags } from './policy.ts'
 export type { PeerState, RemovalReason, BackoffConfig, ReconnectConfig, DeadlineKind, HeldTiming, Input, Transition, TagPlan } from './policy.ts'
-export { PARKED_TAG_PREFIX } from './constants.ts'
+export { PARKED_TAG_PREFIX, defaults } from './constants.ts'
 
 export interface ReconnectorInit {
   /**
@@ -188,18 +187,6 @@ export interface Reconnector extends TypedEventTarget<ReconnectorEvents>, Intros
   /** one attempt now for the peer (or every held peer), outside the schedule; resolves when they settled */
   reconnectNow(peer?: PeerId): Promise<void>
 }
-
-/** The defaults, in one place (seed 004) */
-export const defaults = {
-  toleranceWindow: TOLERANCE_WINDOW_MS,
-  crossingDelay: CROSSING_DELAY_MS,
-  stateHoldTime: STATE_HOLD_TIME_MS,
-  initialDelay: INITIAL_DELAY_MS,
-  maxDelay: MAX_DELAY_MS,
-  multiplier: MULTIPLIER,
-  jitter: JITTER,
-  maxAttempts: MAX_ATTEMPTS
-} as const
 
 export function reconnector (init: ReconnectorInit = {}): (components: ReconnectorComponents) => Reconnector {
   return (components) => new ReconnectorClass(components, init)

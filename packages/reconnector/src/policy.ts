@@ -44,7 +44,6 @@ export function delayBand (attempt: number, config: BackoffConfig): [number, num
   return [base * (1 - config.jitter), base * (1 + config.jitter)]
 }
 
-/** What a held peer waits for next */
 /**
  * Extra wait before the first attempt after the window: of two ends that both hold each other,
  * the one whose peer ID sorts higher yields, so their dials do not cross (both ends order the
@@ -54,6 +53,7 @@ export function crossingYield (localPeer: string, remotePeer: string, crossingDe
   return localPeer > remotePeer ? crossingDelay : 0
 }
 
+/** What a held peer waits for next */
 export type DeadlineKind = 'window' | 'attempt' | 'hold'
 
 export interface HeldTiming {

@@ -1,7 +1,7 @@
 import { CAPABILITIES, InvalidArgumentError, InvalidConfigError, findService, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { CROSSING_DELAY_MS, INITIAL_DELAY_MS, JITTER, MAX_ATTEMPTS, MAX_DELAY_MS, MULTIPLIER, PARKED_TAG_PREFIX, STATE_HOLD_TIME_MS, TOLERANCE_WINDOW_MS } from './constants.ts'
+import { PARKED_TAG_PREFIX, defaults } from './constants.ts'
 import { DeadlineHeap } from './deadline-heap.ts'
 import { backoffDelay, configProblem, crossingYield, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from './policy.ts'
 import type { HeapItem } from './deadline-heap.ts'
@@ -612,16 +612,11 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
 
 /** The init with every default filled in */
 function configOf (init: ReconnectorInit): ReconnectConfig {
-  return {
-    toleranceWindow: init.toleranceWindow ?? TOLERANCE_WINDOW_MS,
-    crossingDelay: init.crossingDelay ?? CROSSING_DELAY_MS,
-    stateHoldTime: init.stateHoldTime ?? STATE_HOLD_TIME_MS,
-    initialDelay: init.initialDelay ?? INITIAL_DELAY_MS,
-    maxDelay: init.maxDelay ?? MAX_DELAY_MS,
-    multiplier: init.multiplier ?? MULTIPLIER,
-    jitter: init.jitter ?? JITTER,
-    maxAttempts: init.maxAttempts ?? MAX_ATTEMPTS
+  const config: ReconnectConfig = { ...defaults }
+  for (const option of Object.keys(defaults) as Array<keyof ReconnectConfig>) {
+    config[option] = init[option] ?? defaults[option]
   }
+  return config
 }
 
 function isLost (entry: PeerEntry): boolean {
