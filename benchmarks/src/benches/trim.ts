@@ -185,6 +185,7 @@ export const trim: Benchmark = {
     const batchStats = stats(batch.map(r => r.ms))
     const batchStarted = stats(batch.map(r => r.startedMs))
     const incrementalStats = stats(incremental.map(r => r.ms))
+    const rankedStarted = stats(ranked.map(r => r.startedMs))
     const prunerStats = stats(pruner.map(r => r.ms))
     const prunerStarted = stats(pruner.map(r => r.startedMs))
     const floorStats = stats(floor.map(r => r.ms))
@@ -211,7 +212,7 @@ export const trim: Benchmark = {
       cases: [
         { name: 'holdfast-batch', role: 'value', ...batchStarted, decideAndInitiate: batchStarted, endToEnd: batchStats, decide: stats(batch.map(r => r.decideMs)), closedConnections: batch[0].closed, after: batch[0].after, shortfall: batch[0].shortfall, protectedKept: batch.every(r => r.protectedKept) },
         { name: 'holdfast-incremental', role: 'target', ...incrementalStats, decideAndInitiate: stats(incremental.map(r => r.startedMs)), endToEnd: incrementalStats, decide: stats(incremental.map(r => r.decideMs)), closedConnections: incremental[0].closed, after: incremental[0].after, protectedKept: incremental.every(r => r.protectedKept) },
-        { name: 'holdfast-batch-ranked', role: 'reference', ...stats(ranked.map(r => r.startedMs)), decideAndInitiate: stats(ranked.map(r => r.startedMs)), endToEnd: stats(ranked.map(r => r.ms)), decide: stats(ranked.map(r => r.decideMs)), lowWater: RANKED_LOW_WATER, closedConnections: ranked[0].closed, after: ranked[0].after, shortfall: ranked[0].shortfall, protectedKept: ranked.every(r => r.protectedKept) },
+        { name: 'holdfast-batch-ranked', role: 'reference', ...rankedStarted, decideAndInitiate: rankedStarted, endToEnd: stats(ranked.map(r => r.ms)), decide: stats(ranked.map(r => r.decideMs)), lowWater: RANKED_LOW_WATER, closedConnections: ranked[0].closed, after: ranked[0].after, shortfall: ranked[0].shortfall, protectedKept: ranked.every(r => r.protectedKept) },
         { name: 'libp2p-connection-pruner', role: 'baseline', ...prunerStarted, decideAndInitiate: prunerStarted, endToEnd: prunerStats, maxConnections: protectedConnections, closedConnections: pruner[0].closed, after: pruner[0].after, protectedKept: pruner.every(r => r.protectedKept) },
         { name: 'synthetic-closes-alone', role: 'reference', ...floorStats, decideAndInitiate: stats(floor.map(r => r.startedMs)), endToEnd: floorStats, closedConnections: PEERS * CONNECTIONS_PER_PEER - protectedConnections }
       ],
