@@ -1,4 +1,4 @@
-import { CAPABILITIES, ConnectionLimitError, InvalidArgumentError, InvalidConfigError, findService, systemClock } from '@holdfast/interface'
+import { CAPABILITIES, ConnectionLimitError, InvalidArgumentError, InvalidConfigError, addGaterLayer, findService, gaterLayers, removeGaterLayer, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GRACE_PERIOD, HIGH_WATER, HYSTERESIS, IDLE_SWEEPS_PER_TIMEOUT, IDLE_TIMEOUT, LOW_WATER, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE, SILENCE_PERIOD } from './constants.ts'
@@ -8,7 +8,10 @@ import type { DecayState, TagRecord } from './decay.ts'
 import type { ConnectionManagerEvents, ConnectionManagerEventType, WatermarkConnectionManagerComponents, WatermarkConnectionManagerInit } from './index.ts'
 import type { PlanPeers, PlanResult, Settings } from './policy.ts'
 import type { BumpFn, CleanupBroadcaster, Clock, CloseReason, ConnectionDirection, ConnManagerStats, DecayFn, DecayingTag, HoldfastEvents, InternalSizes, Limits, PeerConnInfo, ScoreFn, ScoreInput, TrimPlan, TrimReport, WatermarkConnectionManager as WatermarkConnectionManagerInterface } from '@holdfast/interface'
-import type { AbortOptions, Connection, ConnectionGater, CounterGroup, Counter, Libp2pEvents, Logger, Peer, PeerId, Startable } from '@libp2p/interface'
+import type { AbortOptions, Connection, CounterGroup, Counter, Libp2pEvents, Logger, Peer, PeerId, Startable } from '@libp2p/interface'
+
+/** the manager's layer in the node's gater chain */
+const GATE_OWNER = '@holdfast/connection-manager'
 
 /** One open connection. `idleSince`: first sweep (or the open) that saw it without streams */
 interface ConnEntry {
@@ -78,7 +81,6 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private readonly refused: Record<ConnectionDirection, number> = { inbound: 0, outbound: 0 }
   private storeWrites = 0
   private nodeListeners = 0
-  private gater: { original: ConnectionGater, installed: ConnectionGater } | undefined
   private broadcaster: CleanupBroadcaster | undefined
   private started = false
   private readonly metrics?: { closed: CounterGroup, refused: CounterGroup, trims: Counter }
@@ -167,7 +169,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     events.removeEventListener('connection:close', this.onConnectionClose)
     events.removeEventListener('peer:update', this.onPeerUpdate)
     this.nodeListeners = 0
-    this.uninstallGater()
+    removeGaterLayer(this.components, GATE_OWNER)
     this.clearTimer('trimTimer')
     this.clearTimer('idleTimer')
     this.broadcaster = undefined
@@ -603,32 +605,18 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
    * maxInbound is refused after the security handshake and before the muxer is negotiated, so
    * no stream can ever be opened on it; a dial over maxOutbound rejects with
    * ConnectionLimitError before anything is dialed. The node's own gater is not modified: ours
-   * inherits from it and is swapped back on stop.
+   * is a layer of the node's shared gater chain, taken out on stop.
    */
   private installGater (): void {
-    const original = this.components.connectionGater
-    const installed: ConnectionGater = Object.create(original)
-    installed.denyInboundEncryptedConnection = async (peer, maConn) => {
-      if (this.refuse('inbound', peer)) {
-        return true
+    addGaterLayer(this.components, GATE_OWNER, {
+      denyInboundEncryptedConnection: (peer) => this.refuse('inbound', peer),
+      denyDialPeer: (peer) => {
+        if (this.refuse('outbound', peer)) {
+          throw new ConnectionLimitError(`maxOutbound (${this.settings.maxOutbound}) reached`)
+        }
+        return false
       }
-      return (await original.denyInboundEncryptedConnection?.(peer, maConn)) === true
-    }
-    installed.denyDialPeer = async (peer) => {
-      if (this.refuse('outbound', peer)) {
-        throw new ConnectionLimitError(`maxOutbound (${this.settings.maxOutbound}) reached`)
-      }
-      return (await original.denyDialPeer?.(peer)) === true
-    }
-    this.components.connectionGater = installed
-    this.gater = { original, installed }
-  }
-
-  private uninstallGater (): void {
-    if (this.gater != null && this.components.connectionGater === this.gater.installed) {
-      this.components.connectionGater = this.gater.original
-    }
-    this.gater = undefined
+    })
   }
 
   /** True (and counted, and announced) when a new connection in that direction goes over its limit */
@@ -871,7 +859,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       timers: (this.trimTimer === undefined ? 0 : 1) + (this.idleTimer === undefined ? 0 : 1),
       listeners: 0,
       nodeListeners: this.nodeListeners,
-      gater: this.gater == null ? 0 : 1,
+      gater: gaterLayers(this.components).includes(GATE_OWNER) ? 1 : 0,
       storeWrites: this.storeWrites,
       protected: this.protections.size,
       decayingTags: this.decayingTags.size

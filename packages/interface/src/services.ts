@@ -22,3 +22,15 @@ export function findService<T> (components: object, capability: string): T | und
   }
   return undefined
 }
+
+/** Every service of the node that declares `capability`, in the order the app listed them (see `findService`) */
+export function findServices<T> (components: object, capability: string): T[] {
+  const all = (components as { components?: Record<string, unknown> }).components
+  if (all == null || typeof all !== 'object') {
+    return []
+  }
+  return Object.values(all).filter(service => {
+    const capabilities = (service as { [serviceCapabilities]?: unknown } | null)?.[serviceCapabilities]
+    return Array.isArray(capabilities) && capabilities.includes(capability)
+  }) as T[]
+}

@@ -32,3 +32,27 @@ export const MAX_RELAYS = 8
 
 /** ms; a realm DHT record is re-put at most this often (and at once when the addresses change): DHT puts cost a query to the 20 closest peers */
 export const DHT_REPUBLISH_INTERVAL = 10 * 60_000
+
+/** ms; a peer that failed realm auth is denied for this long first, doubling on each new failure: long enough that a redial loop costs the outsider, short enough that a member whose PSK was just fixed gets back in soon */
+export const REJECT_BACKOFF_INITIAL = 10_000
+
+/** ms; the cap of that doubling: an outsider retries at most about once every 10 minutes */
+export const REJECT_BACKOFF_MAX = 10 * 60_000
+
+/** rejected peers remembered at once: each entry is about 100 bytes, so a flood of throw-away identities costs at most about 1 MB; the oldest entry goes first */
+export const MAX_REJECTED_PEERS = 10_000
+
+/** ms; how far ahead or behind a member's clock may be: announcements carry their issue time, and phones and laptops are routinely off by seconds, rarely by more than half a minute */
+export const CLOCK_SKEW = 30_000
+
+/** last seqs remembered at once (live, departed and expired members): well above any realm size we target, so an entry is only ever dropped after its TTL */
+export const MAX_SEQ_ENTRIES = 10_000
+
+/** realm DHT records a member node stores at most, all peers together: one per member by construction, so this is a realm of 4,096 members (at most 64 MiB of 16 KiB records) */
+export const MAX_DHT_RECORDS = 4_096
+
+/** provider records a member node stores at most in the realm DHT: members provide only the rendezvous keys, a few per member */
+export const MAX_DHT_PROVIDERS = 4_096
+
+/** ms a member has to send its one address-book request: it is already connected, so this is plenty, and a stalled stream is not held longer */
+export const ADDRESS_BOOK_TIMEOUT = 5_000

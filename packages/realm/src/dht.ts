@@ -7,9 +7,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { MAX_MESSAGE_SIZE } from './constants.ts'
+import { DHT_REPUBLISH_INTERVAL, MAX_MESSAGE_SIZE } from './constants.ts'
+import { InvalidRealmRecordError } from './errors.ts'
 import { DhtRecord } from './pb/realm.ts'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Clock } from '@holdfast/interface'
+import type { AbortOptions, Logger, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** the kad-dht key namespace: configure `validators` and `selectors` under it */
 export const DHT_NAMESPACE = 'holdfast-realm'
@@ -38,7 +41,7 @@ export async function createDhtRecord (realmId: string, seq: bigint, sealed: Uin
 function parseKey (key: Uint8Array): { realmId: string, peer: PeerId } {
   const parts = uint8ArrayToString(key).split('/')
   if (parts.length !== 4 || parts[0] !== '' || parts[1] !== DHT_NAMESPACE || !/^[0-9a-f]{32}$/.test(parts[2])) {
-    throw new Error('Not a realm DHT key')
+    throw new InvalidRealmRecordError('Not a realm DHT key')
   }
   return { realmId: parts[2], peer: peerIdFromString(parts[3]) }
 }
@@ -46,16 +49,16 @@ function parseKey (key: Uint8Array): { realmId: string, peer: PeerId } {
 /** the decoded record when it is valid for `key`; throws (kad-dht's way to reject) otherwise */
 export async function openDhtRecord (key: Uint8Array, value: Uint8Array): Promise<DhtRecord> {
   if (value.byteLength > MAX_MESSAGE_SIZE) {
-    throw new Error('Realm DHT record too big')
+    throw new InvalidRealmRecordError('Realm DHT record too big')
   }
   const { realmId, peer } = parseKey(key)
   const record = DhtRecord.decode(value)
   // Ed25519 and secp256k1 peer IDs carry their public key: no lookup, no address needed
   if (peer.publicKey == null) {
-    throw new Error('Realm DHT records need a peer ID that embeds its public key')
+    throw new InvalidRealmRecordError('Realm DHT records need a peer ID that embeds its public key')
   }
   if (!(await peer.publicKey.verify(signedBytes(realmId, record.seq, record.sealed), record.signature))) {
-    throw new Error('Bad realm DHT record signature')
+    throw new InvalidRealmRecordError('Bad realm DHT record signature')
   }
   return record
 }
@@ -81,4 +84,89 @@ export async function realmDhtSelector (key: Uint8Array, records: Uint8Array[]):
     }
   }
   return best
+}
+
+/** what the realm uses of kad-dht (found by its capability, used only when present) */
+export interface RealmDht {
+  put(key: Uint8Array, value: Uint8Array, opts?: AbortOptions): AsyncIterable<unknown>
+  get(key: Uint8Array, opts?: AbortOptions): AsyncIterable<{ name: string, value?: Uint8Array }>
+}
+
+export interface RealmRecordsInit {
+  dht: RealmDht
+  realmId: string
+  peerId: PeerId
+  privateKey: PrivateKey
+  clock: Clock
+  log: Logger
+  /** a sealed DHT announcement of this node with its seq */
+  build(): Promise<{ sealed: Uint8Array<ArrayBuffer>, seq: bigint }>
+  /** the addresses of a member's sealed DHT announcement, when it opens and matches the seq */
+  open(peer: PeerId, sealed: Uint8Array, seq: bigint): Promise<Multiaddr[] | undefined>
+}
+
+/** This node's realm DHT record (re-put when due) and the lookup of a member's */
+export class RealmRecords {
+  private readonly init: RealmRecordsInit
+  private put?: Promise<void>
+  private publishedAt = -Infinity
+
+  constructor (init: RealmRecordsInit) {
+    this.init = init
+  }
+
+  /** puts under way (0 or 1) */
+  get size (): number {
+    return this.put == null ? 0 : 1
+  }
+
+  /** the addresses changed: the record is due at once */
+  stale (): void {
+    this.publishedAt = -Infinity
+  }
+
+  /** starts a put in the background when the record is due and none is under way */
+  republishIfDue (signal: AbortSignal): void {
+    if (this.put == null && this.init.clock.now() - this.publishedAt >= DHT_REPUBLISH_INTERVAL) {
+      this.put = this.publish({ signal }).catch(err => { this.init.log('dht put: %e', err) }).finally(() => { this.put = undefined })
+    }
+  }
+
+  /** waits for the put under way */
+  async settled (): Promise<void> {
+    await this.put
+  }
+
+  async publish (opts: AbortOptions): Promise<void> {
+    const { sealed, seq } = await this.init.build()
+    const value = await createDhtRecord(this.init.realmId, seq, sealed, this.init.privateKey)
+    for await (const event of this.init.dht.put(dhtKey(this.init.realmId, this.init.peerId), value, opts)) {
+      void event
+    }
+    this.publishedAt = this.init.clock.now()
+  }
+
+  /** the addresses of a member's realm DHT record, or undefined when there is none that opens */
+  async lookup (peer: PeerId, opts: AbortOptions): Promise<Multiaddr[] | undefined> {
+    const key = dhtKey(this.init.realmId, peer)
+    const values: Uint8Array[] = []
+    try {
+      for await (const event of this.init.dht.get(key, opts)) {
+        if (event.name === 'VALUE' && event.value != null) {
+          values.push(event.value)
+        }
+      }
+    } catch (err) {
+      this.init.log('dht get %p: %e', peer, err)
+    }
+    if (values.length === 0) {
+      return undefined
+    }
+    try {
+      const record = await openDhtRecord(key, values[await realmDhtSelector(key, values)])
+      return await this.init.open(peer, record.sealed, record.seq)
+    } catch {
+      return undefined
+    }
+  }
 }

@@ -57,15 +57,18 @@ export function deriveKeys (psk: unknown): RealmKeys {
 }
 
 /**
- * `HMAC(authKey, "holdfast/realm/auth" ‖ realmId ‖ prover ‖ verifier ‖ proverNonce ‖ verifierNonce)`.
+ * `HMAC(authKey, "holdfast/realm/auth" ‖ realmId ‖ prover ‖ verifier ‖ proverNonce ‖ verifierNonce ‖ proverSeq)`.
  * Both peer IDs (authenticated by the secure channel) and both fresh nonces are bound, so a
- * proof is worthless on any other connection.
+ * proof is worthless on any other connection. The prover's announcement seq is bound too: the
+ * verifier may take it as the floor of the prover's future announcements.
  */
-export function authProof (keys: RealmKeys, prover: Uint8Array, verifier: Uint8Array, proverNonce: Uint8Array, verifierNonce: Uint8Array): Uint8Array<ArrayBuffer> {
+export function authProof (keys: RealmKeys, prover: Uint8Array, verifier: Uint8Array, proverNonce: Uint8Array, verifierNonce: Uint8Array, proverSeq: bigint): Uint8Array<ArrayBuffer> {
   const mac = hmac.create(sha256, keys.authKey)
   mac.update(AUTH_DOMAIN)
   mac.update(uint8ArrayFromString(keys.realmId))
-  for (const part of [prover, verifier, proverNonce, verifierNonce]) {
+  const seq = new Uint8Array(8)
+  new DataView(seq.buffer).setBigUint64(0, BigInt.asUintN(64, proverSeq))
+  for (const part of [prover, verifier, proverNonce, verifierNonce, seq]) {
     // length-prefixed, so shifting bytes between neighbouring fields changes the MAC
     mac.update(Uint8Array.of(part.length >> 8, part.length & 0xff))
     mac.update(part)
@@ -73,9 +76,9 @@ export function authProof (keys: RealmKeys, prover: Uint8Array, verifier: Uint8A
   return new Uint8Array(mac.digest())
 }
 
-export function verifyProof (keys: RealmKeys, proof: Uint8Array | undefined, prover: Uint8Array, verifier: Uint8Array, proverNonce: Uint8Array, verifierNonce: Uint8Array): boolean {
+export function verifyProof (keys: RealmKeys, proof: Uint8Array | undefined, prover: Uint8Array, verifier: Uint8Array, proverNonce: Uint8Array, verifierNonce: Uint8Array, proverSeq: bigint): boolean {
   // uint8arrays' equals is not constant-time; the MAC is recomputed from fresh nonces each time, so timing reveals nothing reusable
-  return proof != null && uint8ArrayEquals(proof, authProof(keys, prover, verifier, proverNonce, verifierNonce))
+  return proof != null && uint8ArrayEquals(proof, authProof(keys, prover, verifier, proverNonce, verifierNonce, proverSeq))
 }
 
 export interface SealedBox {

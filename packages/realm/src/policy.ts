@@ -8,9 +8,42 @@ export function nextAnnounceDelay (interval: number, jitter: number, random: num
   return Math.max(1, Math.round(interval * (1 + jitter * (2 * random - 1))))
 }
 
-/** an announcement is accepted only when its seq is above the last one accepted from that peer (no replay, no reordering back in time) */
-export function isFreshSeq (lastSeq: bigint | undefined, seq: bigint): boolean {
-  return lastSeq == null || seq > lastSeq
+/**
+ * An announcement is accepted only when its seq is above the last one accepted from that peer
+ * (no replay, no reordering back in time) and not below `floor`, the seq the peer proved in its
+ * latest auth exchange (so nothing it announced before that exchange, a `leaving` among them,
+ * can come back).
+ */
+export function isFreshSeq (last: { seq?: bigint, floor?: bigint } | undefined, seq: bigint): boolean {
+  return (last?.seq == null || seq > last.seq) && (last?.floor == null || seq >= last.floor)
+}
+
+/** Why an announcement's issue time is refused: issued too long ago, or too far ahead of our clock */
+export type AgeVerdict = 'ok' | 'stale' | 'future'
+
+/**
+ * An announcement is good for `maxAge` after its issue time, with `skew` allowed between the
+ * sender's clock and ours in either direction.
+ */
+export function announcementAge (now: number, issuedAt: number, maxAge: number, skew: number): AgeVerdict {
+  if (issuedAt > now + skew) {
+    return 'future'
+  }
+  return now - issuedAt > maxAge + skew ? 'stale' : 'ok'
+}
+
+/**
+ * ms a peer's last seq must be remembered after it was last updated: longer than any
+ * announcement of it stays acceptable (its age limit, plus the skew on both clocks), so that no
+ * announcement can be replayed once its seq is forgotten.
+ */
+export function seqRetention (maxAge: number, skew: number): number {
+  return maxAge + 2 * skew
+}
+
+/** ms a peer that failed auth is denied for, after its `failures`-th failure (1, 2, ...): doubling from `initial`, capped at `max` */
+export function rejectBackoff (failures: number, initial: number, max: number): number {
+  return Math.min(max, initial * 2 ** Math.min(Math.max(0, failures - 1), 30))
 }
 
 /** the next seq to announce: above the last one, and at least the clock so a restarted node (seq lost) still goes up */
@@ -78,5 +111,5 @@ export function relayAddrs (addrs: Iterable<string>): string[] {
   return [...out]
 }
 
-/** Where `realm.connect` found the addresses it dialled, in the order it tries them (seed 004) */
-export type AddressSource = 'peer-store' | 'member-list' | 'dht' | 'address-book' | 'shared-relay'
+/** Where `realm.connect` found the addresses it dialled, in the order it tries them */
+export type AddressSource = 'peer-store' | 'member-list' | 'dht' | 'address-book' | 'shared-relay' | 'rendezvous'

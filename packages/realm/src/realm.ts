@@ -1,25 +1,38 @@
-import { CAPABILITIES, findService, InvalidConfigError, NoAvailablePathError, NotRealmMemberError, RealmAuthError, TAGS, systemClock } from '@holdfast/interface'
+/**
+ * The realm service: composes the auth protocol, the member list and its announcements, the
+ * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
+ */
+
+import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, InvalidConfigError, removeGaterLayer, TAGS, systemClock } from '@holdfast/interface'
 import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
-import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
-import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
-import { pbStream } from '@libp2p/utils'
+import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { anySignal } from 'any-signal'
 import { TypedEventEmitter } from 'main-event'
-import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { ANNOUNCE_INTERVAL, ANNOUNCE_JITTER, ANNOUNCE_SOON_DELAY, AUTH_TIMEOUT, DHT_REPUBLISH_INTERVAL, MAX_MESSAGE_SIZE, MAX_RELAYS, MEMBER_TAG_VALUE, MEMBER_TTL_INTERVALS, NONCE_LENGTH } from './constants.ts'
-import { createDhtRecord, dhtKey, openDhtRecord, realmDhtSelector } from './dht.ts'
-import { authProof, deriveKeys, open, randomNonce, seal, verifyProof } from './keys.ts'
-import { AddrBookRequest, AddrBookResponse, Announcement, AuthMessage, Sealed } from './pb/realm.ts'
-import { expiredMembers, isCircuit, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, relayAddrs } from './policy.ts'
+import { AddressBook } from './address-book.ts'
+import { Announcements, AnnounceTimers, SEAL_ANNOUNCEMENT, SEAL_DHT } from './announcements.ts'
+import { RealmAuth } from './auth.ts'
+import { Connector } from './connect.ts'
+import { ANNOUNCE_INTERVAL, AUTH_TIMEOUT, CLOCK_SKEW, MAX_MESSAGE_SIZE, MEMBER_TAG_VALUE, MEMBER_TTL_INTERVALS, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX } from './constants.ts'
+import { RealmRecords } from './dht.ts'
+import { RealmRejectedError } from './errors.ts'
+import { DenyTable, realmGateLayer } from './gate.ts'
+import { deriveKeys } from './keys.ts'
+import { MemberList } from './member-list.ts'
+import { registerMetrics } from './metrics.ts'
+import { seqRetention } from './policy.ts'
+import type { RelayServer } from './address-book.ts'
+import type { OpenedAnnouncement, RejectReason } from './announcements.ts'
+import type { AuthFailed, AuthFailure } from './auth.ts'
+import type { RealmDht } from './dht.ts'
+import type { RealmRejectReason } from './gate.ts'
+import type { Realm, RealmComponents, RealmEvents, RealmInit, RealmMember, RealmStats } from './index.ts'
 import type { RealmKeys } from './keys.ts'
-import type { AddressSource } from './policy.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, Introspectable, WatermarkConnectionManager } from '@holdfast/interface'
+import type { MemberState, RealmMemberLeftReason } from './member-list.ts'
+import type { RealmAccess } from './members-only.ts'
+import type { RealmMetrics } from './metrics.ts'
+import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, WatermarkConnectionManager } from '@holdfast/interface'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { AbortOptions, ComponentLogger, ConnectionGater, Connection, Libp2pEvents, Logger, Metrics, PeerId, PeerStore, PrivateKey, Startable, Stream, TypedEventTarget } from '@libp2p/interface'
-import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { AbortOptions, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** What the realm needs of @holdfast/path-selector, when the node has one */
@@ -27,208 +40,57 @@ interface PathConnector {
   connect(peer: PeerId, opts: AbortOptions & { addrs?: Multiaddr[] }): Promise<Connection>
 }
 
-export type RealmMemberLeftReason = HoldfastEvents['member:left']['reason']
+/** the realm's layer in the node's gater chain */
+const GATE_OWNER = '@holdfast/realm'
 
-/** Why an incoming member-list message was rejected */
-export type RejectReason = 'malformed' | 'too-big' | 'unsealed' | 'not-sender' | 'replay'
+/** auth failures that say nothing about the peer: nobody is turned away for them */
+const NOT_A_VERDICT: ReadonlySet<AuthFailure> = new Set(['closed', 'not-running', 'duplicate-stream'])
 
-/** The realm's own events: the `member:*` ones of `HoldfastEvents`, plus rejections for monitoring */
-export type RealmEvents = {
-  [K in 'member:joined' | 'member:updated' | 'member:left']: CustomEvent<HoldfastEvents[K]>
-} & {
-  'announcement:rejected': CustomEvent<{ from: PeerId, reason: RejectReason }>
-  /** this node, a relay, refused a reservation to a peer that is not an authenticated member */
-  'reservation:denied': CustomEvent<{ peer: PeerId }>
-}
-
-export interface RealmMember {
-  peerId: PeerId
-  /** addresses from its latest announcement (reachable ones and relay circuits) */
-  addrs: Multiaddr[]
-  /** the relays it holds reservations on */
-  relays: Multiaddr[]
-  natType: string
-  /** clock time it was last heard from */
-  lastSeen: number
-  /** holds an authenticated connection to this node right now */
-  authenticated: boolean
-}
-
-export interface RealmStats {
-  authSucceeded: number
-  authFailed: number
-  announcementsSent: number
-  announcementsAccepted: number
-  rejected: Record<RejectReason, number>
-  reservationsDenied: number
-}
-
-export interface RealmInit {
-  /** the pre-shared key: >= 32 bytes, as a Uint8Array or a hex or base64 string. Never logged or sent */
-  psk: Uint8Array | string
-  /**
-   * ms, ± 20 % jitter
-   *
-   * @default 10000
-   */
-  announceInterval?: number
-  /**
-   * ms
-   *
-   * @default 3 × announceInterval
-   */
-  memberTtl?: number
-  /**
-   * ms
-   *
-   * @default 5000
-   */
-  authTimeout?: number
-  /**
-   * bytes, for every realm wire message
-   *
-   * @default 16384
-   */
-  maxMessageSize?: number
-  /**
-   * NAT type announced to members (informational)
-   *
-   * @default 'unknown'
-   */
-  natType?: string
-  /**
-   * when this node runs a circuit-relay server, only authenticated members get a reservation
-   * (the realm's relay capacity can't be taken by outsiders)
-   *
-   * @default true
-   */
-  relayMembersOnly?: boolean
-  /**
-   * publish and look up realm DHT records when kad-dht is present (configure it with
-   * `realmDhtValidator` / `realmDhtSelector` under `DHT_NAMESPACE`)
-   *
-   * @default true
-   */
-  dht?: boolean
-  /**
-   * answer the address-book protocol when this node runs a circuit-relay server
-   *
-   * @default true
-   */
-  serveAddressBook?: boolean
-  clock?: Clock
-}
-
-export interface RealmComponents {
-  peerId: PeerId
-  privateKey: PrivateKey
-  logger: ComponentLogger
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  addressManager: AddressManager
-  peerStore: PeerStore
-  events: TypedEventTarget<Libp2pEvents>
-  connectionGater: ConnectionGater
-  metrics?: Metrics
-}
-
-/** the connection manager's gater (`createGater`) takes the realm hook instead of being wrapped */
-interface RealmHookGater extends ConnectionGater {
-  setRealmHook(hook: ((peer: PeerId) => boolean | Promise<boolean>) | undefined): void
-}
-
-export interface Realm extends TypedEventTarget<RealmEvents>, Introspectable {
-  /** public: derived from the PSK, names the realm's protocols and topic */
-  readonly id: string
-  members(): RealmMember[]
-  isMember(peer: PeerId): boolean
-  /** runs (or joins) the auth exchange on a connection; rejects with `RealmAuthError` */
-  authenticate(connection: Connection, opts?: AbortOptions): Promise<void>
-  /** reaches a member by its peer ID alone; resolves once authenticated and able to carry streams */
-  connect(peer: PeerId, opts?: AbortOptions): Promise<Connection>
-  /** announces now (also done on start, every interval and on address change) */
-  announce(): Promise<void>
-  /** puts this node's realm record on the DHT now (announce() does it in the background when due) */
-  publishRecord(opts?: AbortOptions): Promise<void>
-  /** tells the members this node leaves (they drop it at once) and stops announcing */
-  leave(opts?: AbortOptions): Promise<void>
-  stats(): RealmStats
-}
-
-/** what the realm uses of kad-dht (found by its capability, used only when present) */
-interface RealmDht {
-  put(key: Uint8Array, value: Uint8Array, opts?: AbortOptions): AsyncIterable<unknown>
-  get(key: Uint8Array, opts?: AbortOptions): AsyncIterable<{ name: string, value?: Uint8Array }>
-}
-
-/** what the realm uses of circuit-relay-v2's server */
-interface RelayServer {
-  reservations: { has(peer: PeerId): boolean }
-}
-
-interface MemberState {
-  peerId: PeerId
-  addrs: Multiaddr[]
-  relays: Multiaddr[]
-  natType: string
-  lastSeen: number
-  /** ids of open connections that passed auth */
-  connections: Set<string>
-}
-
-interface PendingAuth {
-  promise: Promise<void>
-  resolve(): void
-  reject(err: Error): void
-  timer: unknown
-}
-
-const SEAL_ANNOUNCEMENT = 'announcement'
-const SEAL_DHT = 'dht'
-
-export class RealmService extends TypedEventEmitter<RealmEvents> implements Realm, Startable {
+export class RealmService extends TypedEventEmitter<RealmEvents> implements Realm, RealmAccess, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/realm'
   readonly [serviceCapabilities]: string[] = [CAPABILITIES.realm]
   readonly [serviceDependencies]: string[] = ['@libp2p/identify', '@libp2p/pubsub']
 
   readonly id: string
+  readonly topic: string
   private readonly keys: RealmKeys
   private readonly components: RealmComponents
   private readonly log: Logger
   private readonly clock: Clock
-  private readonly announceInterval: number
-  private readonly memberTtl: number
-  private readonly authTimeout: number
-  private readonly maxMessageSize: number
-  private readonly natType: string
+  private readonly exclusive: boolean
   private readonly relayMembersOnly: boolean
   private readonly useDht: boolean
   private readonly serveAddressBook: boolean
-  private gate?: { original: ConnectionGater, installed: ConnectionGater } | { hooked: RealmHookGater }
-  private readonly authProtocol: string
-  readonly topic: string
+  private readonly memberTtl: number
+  private readonly infrastructure: Set<string>
+  private readonly list: MemberList
+  private readonly announcements: Announcements
+  private readonly timers: AnnounceTimers
+  private readonly auth: RealmAuth
+  private readonly denials: DenyTable
+  private readonly addressBook: AddressBook
+  private readonly connector: Connector
+  private readonly metrics: RealmMetrics
+  private readonly counters: RealmStats = {
+    authSucceeded: 0,
+    authFailed: 0,
+    authFailures: {},
+    announcementsSent: 0,
+    announcementsAccepted: 0,
+    rejected: { malformed: 0, 'too-big': 0, unsealed: 0, 'not-sender': 0, replay: 0, stale: 0 },
+    connectionsRejected: { 'auth-failed': 0, 'auth-timeout': 0, denied: 0 },
+    reservationsDenied: 0,
+    circuitsDenied: 0,
+    accessDenied: 0
+  }
 
-  private readonly memberStates = new Map<string, MemberState>()
-  /** per announcing peer: the last accepted seq, and its signed peer record so an unchanged one is not verified again */
-  private readonly lastSeqs = new Map<string, { seq: bigint, record: Uint8Array, addrs: Multiaddr[] }>()
-  /** our own signed peer record, re-signed only when the publishable addresses change */
-  private ownRecord?: { key: string, envelope: Uint8Array<ArrayBuffer> }
-  private readonly pendingAuth = new Map<string, PendingAuth>()
-  private readonly counters: RealmStats = { authSucceeded: 0, authFailed: 0, announcementsSent: 0, announcementsAccepted: 0, rejected: { malformed: 0, 'too-big': 0, unsealed: 0, 'not-sender': 0, replay: 0 }, reservationsDenied: 0 }
-  private seq = 0n
   private running = false
   private leaving = false
-  private announceTimer: unknown
-  private soonTimer: unknown
-  private sweepTimer: unknown
   private listeners = 0
-  private pubsub?: GossipSub
-  private dht?: RealmDht
-  private dhtPut?: Promise<void>
-  private dhtPublishedAt = -Infinity
   private shutdown = new AbortController()
+  private pubsub?: GossipSub
+  private records?: RealmRecords
   private relayServer?: RelayServer
-  private readonly addrBookProtocol: string
   private broadcaster?: CleanupBroadcaster
   private connManager?: WatermarkConnectionManager
   private pathSelector?: PathConnector
@@ -237,26 +99,73 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     super()
     this.keys = deriveKeys(init.psk)
     this.id = this.keys.realmId
+    this.topic = `/holdfast/realm/${this.id}/members/1.0.0`
     this.components = components
     this.log = components.logger.forComponent('holdfast:realm')
     this.clock = init.clock ?? systemClock
-    this.announceInterval = positive(init.announceInterval ?? ANNOUNCE_INTERVAL, 'announceInterval')
-    this.memberTtl = positive(init.memberTtl ?? this.announceInterval * MEMBER_TTL_INTERVALS, 'memberTtl')
-    this.authTimeout = positive(init.authTimeout ?? AUTH_TIMEOUT, 'authTimeout')
-    this.maxMessageSize = positive(init.maxMessageSize ?? MAX_MESSAGE_SIZE, 'maxMessageSize')
-    this.natType = init.natType ?? 'unknown'
-    this.relayMembersOnly = init.relayMembersOnly ?? true
-    this.useDht = init.dht ?? true
-    this.serveAddressBook = init.serveAddressBook ?? true
-    this.authProtocol = `/holdfast/realm/${this.id}/auth/1.0.0`
-    this.topic = `/holdfast/realm/${this.id}/members/1.0.0`
-    this.addrBookProtocol = `/holdfast/realm/${this.id}/addrbook/1.0.0`
+    const announceInterval = duration(init.announceInterval ?? ANNOUNCE_INTERVAL, 'announceInterval')
+    this.memberTtl = duration(init.memberTtl ?? announceInterval * MEMBER_TTL_INTERVALS, 'memberTtl')
+    const authTimeout = duration(init.authTimeout ?? AUTH_TIMEOUT, 'authTimeout')
+    const skew = duration(init.clockSkew ?? CLOCK_SKEW, 'clockSkew', true)
+    const maxMessageSize = messageSize(init.maxMessageSize ?? MAX_MESSAGE_SIZE)
+    this.exclusive = flag(init.exclusive ?? true, 'exclusive')
+    this.relayMembersOnly = flag(init.relayMembersOnly ?? true, 'relayMembersOnly')
+    this.useDht = flag(init.dht ?? true, 'dht')
+    this.serveAddressBook = flag(init.serveAddressBook ?? true, 'serveAddressBook')
+    this.infrastructure = infrastructureIds(init.infrastructure ?? [])
+    this.metrics = registerMetrics(components.metrics)
+    this.denials = new DenyTable(this.clock, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX)
+    this.list = new MemberList(this.clock, seqRetention(this.memberTtl, skew), {
+      joined: state => { this.onJoined(state) },
+      updated: peer => { this.emit('member:updated', { peer }) },
+      left: (peer, reason) => { this.onLeft(peer, reason) }
+    })
+    this.announcements = new Announcements({ keys: this.keys, peerId: components.peerId, privateKey: components.privateKey, addressManager: components.addressManager, clock: this.clock, maxMessageSize, maxAge: this.memberTtl, skew, natType: init.natType ?? 'unknown' }, this.list)
+    this.timers = new AnnounceTimers(this.clock, announceInterval, this.memberTtl, {
+      announce: () => { void this.announce() },
+      sweep: () => { this.list.sweep(this.memberTtl); this.denials.sweep() }
+    })
+    this.auth = new RealmAuth({ keys: this.keys, self: components.peerId, clock: this.clock, authTimeout, maxMessageSize, log: this.log }, {
+      ownSeq: () => this.announcements.seq,
+      accepting: () => this.running && !this.leaving,
+      isAuthenticated: connection => this.list.isAuthenticated(connection),
+      onAuthenticated: (connection, seq) => { this.onAuthenticated(connection, seq) },
+      onFailed: (connection, reason, err) => { this.onAuthFailed(connection, reason, err) }
+    })
+    this.addressBook = new AddressBook({
+      realmId: this.id,
+      connectionManager: components.connectionManager,
+      peerStore: components.peerStore,
+      addressManager: components.addressManager,
+      maxMessageSize,
+      log: this.log,
+      isAuthenticated: connection => this.list.isAuthenticated(connection),
+      malformed: () => { this.counters.rejected.malformed++ },
+      accessDenied: (peer, resource) => { this.accessDenied(peer, resource) }
+    })
+    this.connector = new Connector({
+      peerStore: components.peerStore,
+      addressManager: components.addressManager,
+      log: this.log,
+      authenticatedConnection: peer => components.connectionManager.getConnections(peer).find(c => c.status === 'open' && this.list.isAuthenticated(c)),
+      memberAddrs: peer => {
+        const state = this.list.get(peer)
+        return [...state?.addrs ?? [], ...(state?.relays ?? []).map(r => r.encapsulate('/p2p-circuit'))]
+      },
+      dhtAddrs: async (peer, opts) => this.records?.lookup(peer, this.signal(opts)),
+      addressBookAddrs: async (peer, opts) => this.addressBook.ask(peer, opts),
+      rendezvousAddrs: async () => [],
+      isDenied: peer => this.exclusive && this.denials.isDenied(peer),
+      dial: async (peer, addrs, opts) => this.pathSelector != null
+        // the path selector picks relay-first or direct-first from these addresses and upgrades a relayed connection in the background
+        ? this.pathSelector.connect(peer, { addrs, signal: opts.signal })
+        : components.connectionManager.openConnection(addrs, { signal: opts.signal }),
+      authenticate: async (connection, opts) => this.authenticate(connection, opts)
+    })
   }
 
   async start (): Promise<void> {
-    await this.components.registrar.handle(this.authProtocol, (stream, connection) => {
-      void this.answerAuth(stream, connection)
-    }, { runOnLimitedConnection: true })
+    await this.components.registrar.handle(this.auth.protocol, this.auth.handle, { runOnLimitedConnection: true })
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
@@ -264,53 +173,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.running = true
     this.leaving = false
     this.shutdown = new AbortController()
-    if (this.relayMembersOnly) {
-      this.installRelayGate()
-    }
-  }
-
-  /** chains "authenticated members only" in front of the node's relay-reservation check */
-  private installRelayGate (): void {
-    const original = this.components.connectionGater
-    if (typeof (original as Partial<RealmHookGater>).setRealmHook === 'function') {
-      (original as RealmHookGater).setRealmHook(this.admitsReservation)
-      this.gate = { hooked: original as RealmHookGater }
-      return
-    }
-    // inherit, not copy: a gater chained the same way (the connection manager's) keeps its methods on its prototype
-    const installed: ConnectionGater = Object.create(original)
-    installed.denyInboundRelayReservation = async (peer) => {
-      return (await original.denyInboundRelayReservation?.(peer)) === true || !(await this.admitsReservation(peer))
-    }
-    this.components.connectionGater = installed
-    this.gate = { original, installed }
-  }
-
-  private removeRelayGate (): void {
-    if (this.gate == null) {
-      return
-    }
-    if ('hooked' in this.gate) {
-      this.gate.hooked.setRealmHook(undefined)
-    } else if (this.components.connectionGater === this.gate.installed) {
-      this.components.connectionGater = this.gate.original
-    }
-    this.gate = undefined
-  }
-
-  /** a reservation request races the auth that the same connection started: wait for it (bounded by authTimeout) */
-  private readonly admitsReservation = async (peer: PeerId): Promise<boolean> => {
-    const authenticated = (): boolean => (this.memberStates.get(peer.toString())?.connections.size ?? 0) > 0
-    if (!authenticated()) {
-      // joins the auth the connection started, or starts waiting for it if its connection:open has not reached us yet
-      await Promise.allSettled(this.components.connectionManager.getConnections(peer).map(async c => this.authenticate(c)))
-    }
-    if (authenticated()) {
-      return true
-    }
-    this.counters.reservationsDenied++
-    this.safeDispatchEvent('reservation:denied', { detail: { peer } })
-    return false
+    this.installGate()
   }
 
   async afterStart (): Promise<void> {
@@ -318,11 +181,27 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     this.pathSelector = findService<PathConnector>(this.components, CAPABILITIES.pathSelector)
     this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
-    this.dht = this.useDht ? findService<RealmDht>(this.components, '@libp2p/kad-dht') : undefined
+    const dht = this.useDht ? this.realmDht() : undefined
+    this.records = dht == null
+      ? undefined
+      : new RealmRecords({
+        dht,
+        realmId: this.id,
+        peerId: this.components.peerId,
+        privateKey: this.components.privateKey,
+        clock: this.clock,
+        log: this.log,
+        build: async () => ({ sealed: await this.announcements.build(false, SEAL_DHT), seq: this.announcements.seq }),
+        open: async (peer, sealed, seq) => {
+          const opened = await this.announcements.open(peer, sealed, SEAL_DHT)
+          return typeof opened === 'string' || opened.announcement.seq !== seq ? undefined : opened.addrs
+        }
+      })
     this.relayServer = findRelayServer(this.components)
     if (this.relayServer != null && this.serveAddressBook) {
-      await this.components.registrar.handle(this.addrBookProtocol, (stream, connection) => {
-        void this.answerAddressBook(stream, connection)
+      const relay = this.relayServer
+      await this.components.registrar.handle(this.addressBook.protocol, (stream, connection) => {
+        void this.addressBook.answer(stream, connection, relay)
       }, { runOnLimitedConnection: true })
     }
     if (this.pubsub != null) {
@@ -339,8 +218,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       void this.authenticate(connection).catch(() => {})
     }
     void this.announce()
-    this.scheduleAnnounce()
-    this.scheduleSweep()
+    this.timers.start()
   }
 
   async beforeStop (): Promise<void> {
@@ -358,33 +236,29 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   async stop (): Promise<void> {
     this.running = false
     this.shutdown.abort()
-    await this.components.registrar.unhandle(this.authProtocol)
-    await this.components.registrar.unhandle(this.addrBookProtocol)
-    await this.dhtPut
-    this.dht = undefined
+    await this.components.registrar.unhandle(this.auth.protocol)
+    await this.components.registrar.unhandle(this.addressBook.protocol)
+    await this.records?.settled()
+    this.records = undefined
     this.relayServer = undefined
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     this.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
     this.listeners = 0
-    this.removeRelayGate()
-    this.clearTimers()
-    for (const pending of this.pendingAuth.values()) {
-      this.clock.clearTimeout(pending.timer)
-      pending.reject(new RealmAuthError('The realm service stopped'))
-    }
-    this.pendingAuth.clear()
+    removeGaterLayer(this.components, GATE_OWNER)
+    this.timers.stop()
+    this.auth.stop()
     // the protections are the realm's to take back: they must not outlive it in the connection manager
-    for (const state of this.memberStates.values()) {
+    for (const state of this.list.values()) {
       this.connManager?.unprotect(state.peerId, TAGS.realmMember)
     }
-    this.memberStates.clear()
-    this.lastSeqs.clear()
-    this.ownRecord = undefined
+    this.list.clear(undefined, true)
+    this.denials.clear()
+    this.announcements.forgetOwnRecord()
   }
 
   members (): RealmMember[] {
-    return [...this.memberStates.values()].map(state => ({
+    return [...this.list.values()].map(state => ({
       peerId: state.peerId,
       addrs: [...state.addrs],
       relays: [...state.relays],
@@ -395,153 +269,111 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   isMember (peer: PeerId): boolean {
-    return this.memberStates.has(peer.toString())
+    return isPeerId(peer) && this.list.get(peer) != null
+  }
+
+  isInfrastructure (peer: PeerId): boolean {
+    return isPeerId(peer) && this.infrastructure.has(peer.toString())
   }
 
   stats (): RealmStats {
-    return { ...this.counters, rejected: { ...this.counters.rejected } }
+    const c = this.counters
+    return { ...c, authFailures: { ...c.authFailures }, rejected: { ...c.rejected }, connectionsRejected: { ...c.connectionsRejected } }
   }
 
   internalSizes (): InternalSizes {
     return {
-      peers: this.memberStates.size,
-      timers: (this.announceTimer == null ? 0 : 1) + (this.soonTimer == null ? 0 : 1) + (this.sweepTimer == null ? 0 : 1) + this.pendingAuth.size,
+      peers: this.list.size,
+      timers: this.timers.size + this.auth.size,
       listeners: this.listeners,
-      gate: this.gate == null ? 0 : 1,
-      dhtPuts: this.dhtPut == null ? 0 : 1,
-      pendingAuth: this.pendingAuth.size,
-      seqs: this.lastSeqs.size
+      gate: gaterLayers(this.components).includes(GATE_OWNER) ? 1 : 0,
+      dhtPuts: this.records?.size ?? 0,
+      pendingAuth: this.auth.size,
+      seqs: this.list.seqCount,
+      denied: this.denials.size
     }
   }
 
-  // ---- auth ----
-
-  authenticate (connection: Connection, opts: AbortOptions = {}): Promise<void> {
-    const existing = this.pendingAuth.get(connection.id)
-    if (existing != null) {
-      return existing.promise
-    }
-    if (this.memberStates.get(connection.remotePeer.toString())?.connections.has(connection.id) === true) {
-      return Promise.resolve()
-    }
-    if (!this.running || this.leaving) {
-      return Promise.reject(new RealmAuthError('The realm service is not running or has left the realm'))
-    }
-    const pending = this.track(connection)
-    if (connection.direction === 'outbound') {
-      this.runAuth(connection, opts).then(() => { pending.resolve() }, err => { pending.reject(err) })
-    }
-    return pending.promise
+  /** where the last successful `connect` found its addresses (tests and diagnostics) */
+  get lastSource (): string | undefined {
+    return this.connector.lastSource
   }
 
-  /** one entry per connection under auth, settled once, its timer cleared when it settles */
-  private track (connection: Connection): PendingAuth {
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    // nobody may be awaiting it (auth started from connection:open)
-    promise.catch(() => {})
-    const settle = (fn: () => void): void => {
-      if (this.pendingAuth.get(connection.id) === entry) {
-        this.pendingAuth.delete(connection.id)
-        this.clock.clearTimeout(entry.timer)
-        fn()
-      }
-    }
-    const entry: PendingAuth = {
-      promise,
-      resolve: () => { settle(() => { this.onAuthenticated(connection); resolve() }) },
-      reject: (err) => { settle(() => { this.onAuthFailed(connection, err); reject(err) }) },
-      timer: undefined
-    }
-    entry.timer = this.clock.setTimeout(() => {
-      entry.reject(new RealmAuthError('Realm authentication timed out'))
-    }, this.authTimeout)
-    this.pendingAuth.set(connection.id, entry)
-    return entry
+  async authenticate (connection: Connection, opts: AbortOptions = {}): Promise<void> {
+    await this.auth.authenticate(connection, opts)
   }
 
-  /** the dialer's side */
-  private async runAuth (connection: Connection, opts: AbortOptions): Promise<void> {
-    let stream: Stream | undefined
-    try {
-      stream = await connection.newStream(this.authProtocol, { runOnLimitedConnection: true, negotiateFully: false, signal: opts.signal })
-      const pb = pbStream(stream, { maxDataLength: this.maxMessageSize }).pb(AuthMessage)
-      const ownNonce = randomNonce(NONCE_LENGTH)
-      await pb.write({ nonce: ownNonce }, opts)
-      const reply = await pb.read(opts)
-      const self = new Uint8Array(this.components.peerId.toMultihash().bytes)
-      const remote = new Uint8Array(connection.remotePeer.toMultihash().bytes)
-      if (reply.nonce?.length !== NONCE_LENGTH || !verifyProof(this.keys, reply.proof, remote, self, reply.nonce, ownNonce)) {
-        throw new RealmAuthError('The peer failed to prove realm membership')
-      }
-      await pb.write({ proof: authProof(this.keys, self, remote, ownNonce, reply.nonce) }, opts)
-      const verdict = await pb.read(opts)
-      if (verdict.accepted !== true) {
-        throw new RealmAuthError('The peer refused our realm proof')
-      }
-      await stream.close(opts).catch(() => {})
-    } catch (err: any) {
-      stream?.abort(err)
-      throw err?.name === 'RealmAuthError' ? err : new RealmAuthError(`Realm authentication failed: ${err?.name ?? 'Error'}`)
-    }
+  async connect (peer: PeerId, opts: AbortOptions = {}): Promise<Connection> {
+    return this.connector.connect(peer, opts)
   }
 
-  /** the listener's side */
-  private async answerAuth (stream: Stream, connection: Connection): Promise<void> {
-    if (!this.running || this.leaving) {
-      stream.abort(new RealmAuthError())
-      return
+  /** `membersOnly` services ask here: an authenticated member on this connection, or named infrastructure */
+  async admits (connection: Connection): Promise<boolean> {
+    if (this.isInfrastructure(connection.remotePeer) || this.list.isAuthenticated(connection)) {
+      return true
     }
-    const pending = this.pendingAuth.get(connection.id) ?? this.track(connection)
-    try {
-      const pb = pbStream(stream, { maxDataLength: this.maxMessageSize }).pb(AuthMessage)
-      const hello = await pb.read()
-      if (hello.nonce?.length !== NONCE_LENGTH) {
-        throw new RealmAuthError('Malformed realm auth hello')
-      }
-      const self = new Uint8Array(this.components.peerId.toMultihash().bytes)
-      const remote = new Uint8Array(connection.remotePeer.toMultihash().bytes)
-      const ownNonce = randomNonce(NONCE_LENGTH)
-      await pb.write({ nonce: ownNonce, proof: authProof(this.keys, self, remote, ownNonce, hello.nonce) })
-      const answer = await pb.read()
-      const accepted = verifyProof(this.keys, answer.proof, remote, self, hello.nonce, ownNonce)
-      await pb.write({ accepted })
-      if (!accepted) {
-        throw new RealmAuthError('The peer failed to prove realm membership')
-      }
-      // authenticated once the verdict is out: the dialer may hang up before our close completes
-      pending.resolve()
-      await stream.close().catch(() => {})
-    } catch (err: any) {
-      pending.reject(err?.name === 'RealmAuthError' ? err : new RealmAuthError(`Realm authentication failed: ${err?.name ?? 'Error'}`))
-      stream.abort(err)
-    }
+    await this.auth.authenticate(connection).catch(() => {})
+    return this.list.isAuthenticated(connection)
   }
 
-  private onAuthenticated (connection: Connection): void {
+  accessDenied (peer: PeerId, resource: string): void {
+    this.counters.accessDenied++
+    this.metrics.accessDenied?.increment({ [resource]: true })
+    this.log('refused %s to %p, not a member', resource, peer)
+  }
+
+  // ---- auth outcomes ----
+
+  private onAuthenticated (connection: Connection, seq: bigint): void {
     this.counters.authSucceeded++
-    this.components.metrics?.registerCounter('holdfast_realm_auth_total').increment()
-    const peer = connection.remotePeer
+    this.metrics.auth?.increment({ ok: true })
     if (connection.status !== 'open') {
       return
     }
-    const state = this.memberStates.get(peer.toString())
-    if (state != null) {
-      state.connections.add(connection.id)
-      state.lastSeen = this.clock.now()
+    this.denials.forget(connection.remotePeer)
+    this.list.authenticated(connection, seq)
+  }
+
+  private onAuthFailed (connection: Connection, reason: AuthFailure, err: AuthFailed): void {
+    const peer = connection.remotePeer
+    if (this.isInfrastructure(peer) || reason === 'not-running') {
+      // infrastructure never authenticates: that is expected, not a failure
       return
     }
-    this.addMember({ peerId: peer, addrs: [], relays: [], natType: 'unknown', lastSeen: this.clock.now(), connections: new Set([connection.id]) })
-  }
-
-  private onAuthFailed (connection: Connection, err: Error): void {
     this.counters.authFailed++
-    this.components.metrics?.registerCounter('holdfast_realm_auth_failures_total').increment()
-    this.log('realm auth with %p on %s failed: %s', connection.remotePeer, connection.id, err.message)
+    this.counters.authFailures[reason] = (this.counters.authFailures[reason] ?? 0) + 1
+    this.metrics.auth?.increment({ [reason]: true })
+    this.log('realm auth with %p on %s failed (%s): %s', peer, connection.id, reason, err.message)
+    if (NOT_A_VERDICT.has(reason)) {
+      return
+    }
+    const known = this.list.get(peer)
+    if (known != null && reason === 'bad-proof') {
+      // it proved a different key: whatever it announced before, it is not of this realm now
+      this.list.remove(peer, 'auth-failed')
+    }
+    if (!this.exclusive || this.list.isConnected(peer)) {
+      return
+    }
+    const why: RealmRejectReason = reason === 'timeout' ? 'auth-timeout' : 'auth-failed'
+    connection.abort(new RealmRejectedError(`Not a realm member (${reason}): the connection is closed`))
+    if (this.list.get(peer) == null) {
+      // a member known from its announcements is not denied for a broken stream
+      this.denials.deny(peer)
+    }
+    this.rejected(peer, why)
   }
 
-  private addMember (state: MemberState): void {
+  private rejected (peer: PeerId, reason: RealmRejectReason): void {
+    this.counters.connectionsRejected[reason]++
+    this.metrics.rejected?.increment({ [reason]: true })
+    this.safeDispatchEvent('realm:rejected', { detail: { peer, reason } })
+  }
+
+  // ---- membership ----
+
+  private onJoined (state: MemberState): void {
     const peer = state.peerId
-    this.memberStates.set(peer.toString(), state)
     this.connManager?.protect(peer, TAGS.realmMember)
     this.components.peerStore.merge(peer, { tags: { [TAGS.realmMember]: { value: MEMBER_TAG_VALUE } } }).catch(err => {
       this.log('could not tag %p: %e', peer, err)
@@ -549,13 +381,10 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.broadcaster?.markReady(peer, 'realm-auth')
     this.emit('member:joined', { peer })
     // the newcomer knows nobody yet: answer with our own announcement instead of making it wait an interval
-    this.announceSoon()
+    this.timers.soon()
   }
 
-  private removeMember (peer: PeerId, reason: RealmMemberLeftReason): void {
-    if (!this.memberStates.delete(peer.toString())) {
-      return
-    }
+  private onLeft (peer: PeerId, reason: RealmMemberLeftReason): void {
     this.connManager?.unprotect(peer, TAGS.realmMember)
     this.components.peerStore.merge(peer, { tags: { [TAGS.realmMember]: undefined } }).catch(err => {
       this.log('could not untag %p: %e', peer, err)
@@ -568,25 +397,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.broadcaster?.publish(type, detail)
   }
 
-  private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
-    this.authenticate(event.detail).catch(() => {})
-  }
-
-  private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
-    const connection = event.detail
-    this.pendingAuth.get(connection.id)?.reject(new RealmAuthError('The connection closed during realm authentication'))
-    const state = this.memberStates.get(connection.remotePeer.toString())
-    if (state?.connections.delete(connection.id) === true) {
-      state.lastSeen = this.clock.now()
-    }
-  }
-
-  private readonly onSelfUpdate = (): void => {
-    // new addresses: the DHT record is due at once too
-    this.dhtPublishedAt = -Infinity
-    void this.announce()
-  }
-
   // ---- member list ----
 
   async announce (): Promise<void> {
@@ -594,87 +404,26 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       return
     }
     try {
-      const data = await this.buildAnnouncement(this.leaving)
-      await this.pubsub.publish(this.topic, data)
+      await this.pubsub.publish(this.topic, await this.announcements.build(this.leaving))
       this.counters.announcementsSent++
     } catch (err: any) {
       // no subscriber yet is normal on start; the next interval tries again
       this.log('announce: %s', err?.message)
     }
-    if (this.dht != null && !this.leaving && this.dhtPut == null && this.clock.now() - this.dhtPublishedAt >= DHT_REPUBLISH_INTERVAL) {
-      this.dhtPut = this.publishRecord().catch(err => { this.log('dht put: %e', err) }).finally(() => { this.dhtPut = undefined })
+    if (!this.leaving) {
+      this.records?.republishIfDue(this.shutdown.signal)
     }
   }
 
-  /** puts this node's realm record on the DHT (announce() does it in the background when due) */
   async publishRecord (opts: AbortOptions = {}): Promise<void> {
-    if (this.dht == null || !this.running) {
-      return
-    }
-    const signal = anySignal([this.shutdown.signal, opts.signal])
-    try {
-      const sealed = await this.buildAnnouncement(false, SEAL_DHT)
-      const value = await createDhtRecord(this.id, this.seq, sealed, this.components.privateKey)
-      for await (const event of this.dht.put(dhtKey(this.id, this.components.peerId), value, { signal })) {
-        void event
-      }
-      this.dhtPublishedAt = this.clock.now()
-    } finally {
-      signal.clear()
+    if (this.running) {
+      await this.records?.publish(this.signal(opts))
     }
   }
 
-  /** the addresses of a member's realm DHT record, or undefined when there is none that opens */
-  private async lookupDht (peer: PeerId, opts: AbortOptions): Promise<Multiaddr[] | undefined> {
-    if (this.dht == null) {
-      return undefined
-    }
-    const key = dhtKey(this.id, peer)
-    const values: Uint8Array[] = []
-    const signal = anySignal([this.shutdown.signal, opts.signal])
-    try {
-      for await (const event of this.dht.get(key, { signal })) {
-        if (event.name === 'VALUE' && event.value != null) {
-          values.push(event.value)
-        }
-      }
-    } catch (err) {
-      this.log('dht get %p: %e', peer, err)
-    } finally {
-      signal.clear()
-    }
-    if (values.length === 0) {
-      return undefined
-    }
-    try {
-      const record = await openDhtRecord(key, values[await realmDhtSelector(key, values)])
-      const opened = await this.openAnnouncement(peer, record.sealed, SEAL_DHT)
-      if (typeof opened === 'string' || opened.announcement.seq !== record.seq) {
-        return undefined
-      }
-      return opened.addrs
-    } catch {
-      return undefined
-    }
-  }
-
-  private async buildAnnouncement (leaving: boolean, purpose = SEAL_ANNOUNCEMENT): Promise<Uint8Array<ArrayBuffer>> {
-    const addrs = publishableAddrs(this.components.addressManager.getAddressesWithMetadata().map(a => ({ addr: a.multiaddr.toString(), verified: a.verified })))
-    this.seq = nextSeq(this.seq, this.clock.now())
-    const key = addrs.join(' ')
-    if (this.ownRecord?.key !== key) {
-      const record = new PeerRecord({ peerId: this.components.peerId, multiaddrs: addrs.map(a => multiaddr(a)), seqNumber: this.seq })
-      this.ownRecord = { key, envelope: new Uint8Array((await RecordEnvelope.seal(record, this.components.privateKey)).marshal()) }
-    }
-    const announcement = Announcement.encode({
-      peerId: new Uint8Array(this.components.peerId.toMultihash().bytes),
-      seq: this.seq,
-      signedPeerRecord: this.ownRecord.envelope,
-      relays: relayAddrs(addrs.filter(isCircuit)).slice(0, MAX_RELAYS).map(a => multiaddr(a).bytes),
-      natType: this.natType,
-      leaving
-    })
-    return Sealed.encode(seal(this.keys, purpose, announcement))
+  /** decodes and checks one member-list payload (exposed for the fuzz tests) */
+  async openAnnouncement (from: PeerId, data: Uint8Array, purpose = SEAL_ANNOUNCEMENT): Promise<OpenedAnnouncement | RejectReason> {
+    return this.announcements.open(from, data, purpose)
   }
 
   /** gossipsub's topic validator: REJECT (the sender's score drops) anything not a fresh, sealed announcement of its own */
@@ -682,272 +431,96 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     if (message.type !== 'signed') {
       return this.reject(undefined, 'malformed')
     }
-    const result = await this.openAnnouncement(message.from, message.data)
+    const result = await this.announcements.open(message.from, message.data)
     if (typeof result === 'string') {
       return this.reject(message.from, result)
     }
-    this.apply(message.from, result.announcement, result.addrs)
+    if (!message.from.equals(this.components.peerId) && !this.leaving) {
+      this.counters.announcementsAccepted++
+      this.list.announced(message.from, result.announcement, result.addrs, result.relays)
+    }
     return TopicValidatorResult.Accept
-  }
-
-  /** decodes and checks one member-list payload: an announcement, or why it is rejected. Exposed for the fuzz tests */
-  async openAnnouncement (from: PeerId, data: Uint8Array, purpose = SEAL_ANNOUNCEMENT): Promise<{ announcement: Announcement, addrs: Multiaddr[] } | RejectReason> {
-    if (data.byteLength > this.maxMessageSize) {
-      return 'too-big'
-    }
-    let announcement: Announcement
-    let addrs: Multiaddr[]
-    try {
-      const box = Sealed.decode(data)
-      const plaintext = open(this.keys, purpose, box)
-      if (plaintext == null) {
-        return 'unsealed'
-      }
-      announcement = Announcement.decode(plaintext, { limits: { relays: MAX_RELAYS } })
-      if (!uint8ArrayEquals(announcement.peerId, from.toMultihash().bytes)) {
-        return 'not-sender'
-      }
-      const known = this.lastSeqs.get(from.toString())
-      if (known != null && uint8ArrayEquals(known.record, announcement.signedPeerRecord)) {
-        // the same signed record as last time: already verified as the sender's
-        addrs = known.addrs
-      } else {
-        const envelope = await RecordEnvelope.openAndCertify(announcement.signedPeerRecord, PeerRecord.DOMAIN)
-        if (!peerIdFromPublicKey(envelope.publicKey).equals(from)) {
-          return 'not-sender'
-        }
-        const record = PeerRecord.createFromProtobuf(envelope.payload)
-        if (!record.peerId.equals(from)) {
-          return 'not-sender'
-        }
-        addrs = record.multiaddrs
-      }
-      announcement.relays.forEach(bytes => multiaddr(bytes))
-    } catch {
-      return 'malformed'
-    }
-    if (purpose === SEAL_ANNOUNCEMENT && !isFreshSeq(this.lastSeqs.get(from.toString())?.seq, announcement.seq)) {
-      return 'replay'
-    }
-    return { announcement, addrs }
   }
 
   private reject (from: PeerId | undefined, reason: RejectReason): TopicValidatorResult {
     this.counters.rejected[reason]++
-    this.components.metrics?.registerCounter('holdfast_realm_rejected_total').increment()
+    this.metrics.announcementsRejected?.increment({ [reason]: true })
     if (from != null) {
       this.safeDispatchEvent('announcement:rejected', { detail: { from, reason } })
     }
     return TopicValidatorResult.Reject
   }
 
-  private apply (from: PeerId, announcement: Announcement, addrs: Multiaddr[]): void {
-    if (from.equals(this.components.peerId) || this.leaving) {
-      return
-    }
-    this.counters.announcementsAccepted++
-    const key = from.toString()
-    if (announcement.leaving) {
-      this.lastSeqs.delete(key)
-      this.removeMember(from, 'left')
-      return
-    }
-    this.lastSeqs.set(key, { seq: announcement.seq, record: announcement.signedPeerRecord, addrs })
-    const relays = announcement.relays.map(bytes => multiaddr(bytes))
-    const state = this.memberStates.get(key)
-    if (state == null) {
-      this.addMember({ peerId: from, addrs, relays, natType: announcement.natType, lastSeen: this.clock.now(), connections: new Set() })
-      return
-    }
-    const changed = !sameAddrs(state.addrs, addrs) || !sameAddrs(state.relays, relays) || state.natType !== announcement.natType
-    Object.assign(state, { addrs, relays, natType: announcement.natType, lastSeen: this.clock.now() })
-    if (changed) {
-      this.emit('member:updated', { peer: from })
-    }
-  }
-
   async leave (opts: AbortOptions = {}): Promise<void> {
     opts.signal?.throwIfAborted()
     this.leaving = true
-    this.clearTimers()
+    this.timers.stop()
     await this.announce()
     // a node that left answers no more auth: the members it meets later do not re-add it
-    await this.components.registrar.unhandle(this.authProtocol)
-    for (const state of [...this.memberStates.values()]) {
-      this.removeMember(state.peerId, 'left')
-    }
-    this.lastSeqs.clear()
-    this.ownRecord = undefined
+    await this.components.registrar.unhandle(this.auth.protocol)
+    this.list.clear('left', true)
+    this.announcements.forgetOwnRecord()
   }
 
-  /** a new peer on the topic: announce now (well, after a short jittered delay), since it missed everything before */
+  /** a new peer on the topic: announce soon, since it missed everything before */
   private readonly onSubscriptionChange = (event: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     if (event.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) {
-      this.announceSoon()
+      this.timers.soon()
     }
   }
 
-  /** one announcement soon, however many members joined meanwhile: a burst of joins costs one extra announcement */
-  private announceSoon (): void {
-    if (this.soonTimer != null || !this.running || this.leaving) {
-      return
-    }
-    const delay = Math.min(ANNOUNCE_SOON_DELAY, this.announceInterval / 4)
-    this.soonTimer = this.clock.setTimeout(() => {
-      this.soonTimer = undefined
-      void this.announce()
-    }, nextAnnounceDelay(delay, 0.5, Math.random()))
+  // ---- node events ----
+
+  private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
+    this.authenticate(event.detail).catch(() => {})
   }
 
-  private scheduleAnnounce (): void {
-    if (!this.running || this.leaving) {
-      return
-    }
-    this.announceTimer = this.clock.setTimeout(() => {
-      this.announceTimer = undefined
-      void this.announce()
-      this.scheduleAnnounce()
-    }, nextAnnounceDelay(this.announceInterval, ANNOUNCE_JITTER, Math.random()))
+  private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
+    this.auth.connectionClosed(event.detail)
+    this.list.connectionClosed(event.detail)
   }
 
-  private scheduleSweep (): void {
-    if (!this.running || this.leaving) {
-      return
-    }
-    // a quarter of the TTL: a member expires at most TTL × 1.25 after it was last heard
-    this.sweepTimer = this.clock.setTimeout(() => {
-      this.sweepTimer = undefined
-      this.sweep()
-      this.scheduleSweep()
-    }, Math.max(1, Math.floor(this.memberTtl / 4)))
+  private readonly onSelfUpdate = (): void => {
+    // new addresses: the DHT record is due at once too
+    this.records?.stale()
+    void this.announce()
   }
 
-  private sweep (): void {
-    const liveness = [...this.memberStates.entries()].map(([id, state]) => ({ id, lastSeen: state.lastSeen, connected: state.connections.size > 0 }))
-    for (const id of expiredMembers(liveness, this.clock.now(), this.memberTtl)) {
-      const state = this.memberStates.get(id)
-      if (state != null) {
-        this.lastSeqs.delete(id)
-        this.removeMember(state.peerId, 'expired')
-      }
-    }
-  }
+  // ---- gates ----
 
-  private clearTimers (): void {
-    this.clock.clearTimeout(this.announceTimer)
-    this.clock.clearTimeout(this.soonTimer)
-    this.clock.clearTimeout(this.sweepTimer)
-    this.soonTimer = undefined
-    this.announceTimer = undefined
-    this.sweepTimer = undefined
-  }
-
-  // ---- connect by ID ----
-
-  async connect (peer: PeerId, opts: AbortOptions = {}): Promise<Connection> {
-    const state = this.memberStates.get(peer.toString())
-    // read before the DHT lookup, which can teach the peer store the very addresses it finds
-    const stored = await this.components.peerStore.get(peer).then(p => p.addresses.map(a => a.multiaddr), (): Multiaddr[] => [])
-    // the DHT is the authoritative directory: a record sealed with the realm key proves membership too
-    const fromDht = state == null ? await this.lookupDht(peer, opts) : undefined
-    if (state == null && fromDht == null) {
-      throw new NotRealmMemberError()
-    }
-    const authenticated = this.components.connectionManager.getConnections(peer).find(c => c.status === 'open' && state?.connections.has(c.id) === true)
-    if (authenticated != null) {
-      return authenticated
-    }
-    let lastError: Error | undefined
-    for (const [source, find] of this.addressSources(peer, stored, state, fromDht, opts)) {
-      const addrs = await find()
-      if (addrs.length === 0) {
-        continue
-      }
-      try {
-        // with a path selector, it picks relay-first or direct-first from these addresses and
-        // upgrades a relayed connection in the background (spec 06: "connect through the path-selector")
-        const connection = this.pathSelector != null
-          ? await this.pathSelector.connect(peer, { addrs, signal: opts.signal })
-          : await this.components.connectionManager.openConnection(addrs, { signal: opts.signal })
-        await this.authenticate(connection, opts)
-        this.lastSource = source
-        return connection
-      } catch (err) {
-        opts.signal?.throwIfAborted()
-        this.log('connect %p via %s failed: %e', peer, source, err)
-        lastError = err as Error
-      }
-    }
-    if (lastError != null) {
-      throw lastError
-    }
-    throw new NoAvailablePathError('No address of the member is known')
-  }
-
-  /** where the last successful `connect` found its addresses (tests and diagnostics) */
-  lastSource?: AddressSource
-
-  /** seed 004's order; each source is only asked when the ones before it gave nothing that worked */
-  private addressSources (peer: PeerId, stored: Multiaddr[], state: MemberState | undefined, fromDht: Multiaddr[] | undefined, opts: AbortOptions): Array<[AddressSource, () => Promise<Multiaddr[]>]> {
-    const withPeer = (addrs: Multiaddr[]): Multiaddr[] => addrs.map(a => a.getComponents().at(-1)?.value === peer.toString() ? a : a.encapsulate(`/p2p/${peer.toString()}`))
-    return [
-      ['peer-store', async () => withPeer(stored)],
-      ['member-list', async () => withPeer([...state?.addrs ?? [], ...(state?.relays ?? []).map(r => r.encapsulate('/p2p-circuit'))])],
-      ['dht', async () => withPeer(fromDht ?? await this.lookupDht(peer, opts) ?? [])],
-      ['address-book', async () => withPeer(await this.askAddressBooks(peer, opts))],
-      ['shared-relay', async () => {
-        const ownRelays = relayAddrs(this.components.addressManager.getAddresses().map(String).filter(isCircuit))
-        return ownRelays.map(r => multiaddr(`${r}/p2p-circuit/p2p/${peer.toString()}`))
-      }]
-    ]
-  }
-
-  /** asks the authenticated members that serve an address book (a relay) which circuit addresses the peer holds there */
-  private async askAddressBooks (peer: PeerId, opts: AbortOptions): Promise<Multiaddr[]> {
-    for (const connection of this.components.connectionManager.getConnections()) {
-      const book = connection.remotePeer
-      if (book.equals(peer) || this.memberStates.get(book.toString())?.connections.has(connection.id) !== true) {
-        continue
-      }
-      const protocols = await this.components.peerStore.get(book).then(p => p.protocols, (): string[] => [])
-      if (!protocols.includes(this.addrBookProtocol)) {
-        continue
-      }
-      try {
-        const stream = await connection.newStream(this.addrBookProtocol, { runOnLimitedConnection: true, signal: opts.signal })
-        const pb = pbStream(stream, { maxDataLength: this.maxMessageSize })
-        await pb.write({ peerId: new Uint8Array(peer.toMultihash().bytes) }, AddrBookRequest, opts)
-        const response = await pb.read(AddrBookResponse, { ...opts, limits: { addrs: MAX_RELAYS } })
-        await stream.close(opts).catch(() => {})
-        const addrs = response.addrs.map(bytes => multiaddr(bytes)).filter(a => isCircuit(a.toString()))
-        if (addrs.length > 0) {
-          return addrs
+  /** adds the realm's layer to the node's gater chain; taken out on stop */
+  private installGate (): void {
+    addGaterLayer(this.components, GATE_OWNER, realmGateLayer({ exclusive: this.exclusive, relayMembersOnly: this.relayMembersOnly }, this.denials, {
+      isInfrastructure: peer => this.isInfrastructure(peer),
+      isAuthenticatedMember: async peer => {
+        if (!this.list.isConnected(peer)) {
+          // a reservation or circuit request races the auth its connection started: wait for it (bounded by authTimeout)
+          await Promise.allSettled(this.components.connectionManager.getConnections(peer).map(async c => this.auth.authenticate(c)))
         }
-      } catch (err) {
-        this.log('address book of %p: %e', book, err)
+        return this.list.isConnected(peer)
+      },
+      refused: (peer, where) => {
+        if (where === 'denied') {
+          this.rejected(peer, 'denied')
+        } else if (where === 'reservation') {
+          this.counters.reservationsDenied++
+          this.safeDispatchEvent('reservation:denied', { detail: { peer } })
+        } else {
+          this.counters.circuitsDenied++
+        }
+        this.metrics.accessDenied?.increment({ [where]: true })
       }
-    }
-    return []
+    }))
   }
 
-  /** the relay's side: members only, and only circuit addresses through this relay */
-  private async answerAddressBook (stream: Stream, connection: Connection): Promise<void> {
-    try {
-      if (this.memberStates.get(connection.remotePeer.toString())?.connections.has(connection.id) !== true) {
-        throw new NotRealmMemberError()
-      }
-      const pb = pbStream(stream, { maxDataLength: this.maxMessageSize })
-      const request = await pb.read(AddrBookRequest)
-      const target = peerIdFromString(uint8ArrayToString(request.peerId, 'base58btc'))
-      const addrs = this.relayServer?.reservations.has(target) === true
-        ? this.components.addressManager.getAddresses().filter(a => !isCircuit(a.toString())).slice(0, MAX_RELAYS).map(a => multiaddr(`${a.toString()}/p2p-circuit/p2p/${target.toString()}`).bytes)
-        : []
-      await pb.write({ addrs }, AddrBookResponse)
-      await stream.close().catch(() => {})
-    } catch (err: any) {
-      this.counters.rejected.malformed += err?.name === 'NotRealmMemberError' ? 0 : 1
-      stream.abort(err)
-    }
+  /** the kad-dht that speaks the realm's own protocol, else the node's first one */
+  private realmDht (): RealmDht | undefined {
+    const all = findServices<RealmDht & { protocol?: string }>(this.components, '@libp2p/kad-dht')
+    return all.find(dht => dht.protocol === `/holdfast/realm/${this.id}/kad/1.0.0`) ?? all[0]
+  }
+
+  private signal (opts: AbortOptions): AbortOptions {
+    return { ...opts, signal: opts.signal == null ? this.shutdown.signal : AbortSignal.any([this.shutdown.signal, opts.signal]) }
   }
 }
 
@@ -957,13 +530,43 @@ function findRelayServer (components: object): RelayServer | undefined {
   return Object.values(all).find((s: any) => s?.[Symbol.toStringTag] === '@libp2p/circuit-relay-v2-server') as RelayServer | undefined
 }
 
-function positive (value: number, option: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidConfigError(`${option} must be a positive number of ${option === 'maxMessageSize' ? 'bytes' : 'ms'}`, option)
+/** ms; also refuses 2^31 and above, which timers would clamp to 1 ms */
+function duration (value: unknown, option: string, zeroOk = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroOk) || value >= 2 ** 31) {
+    throw new InvalidConfigError(`${option} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms below 2^31`, option)
   }
   return value
 }
 
-function sameAddrs (a: Multiaddr[], b: Multiaddr[]): boolean {
-  return a.length === b.length && a.every((addr, i) => addr.equals(b[i]))
+/** bytes: an announcement with a few addresses needs about 1 KiB, so less than that would never form a realm */
+function messageSize (value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024 || value > 1024 * 1024) {
+    throw new InvalidConfigError('maxMessageSize must be a whole number of bytes from 1024 to 1 MiB', 'maxMessageSize')
+  }
+  return value
+}
+
+function flag (value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') {
+    throw new InvalidConfigError(`${option} must be true or false`, option)
+  }
+  return value
+}
+
+function infrastructureIds (peers: unknown): Set<string> {
+  if (!Array.isArray(peers)) {
+    throw new InvalidConfigError('infrastructure must be an array of peer IDs or multiaddrs with /p2p/<id>', 'infrastructure')
+  }
+  return new Set(peers.map(peer => {
+    if (isPeerId(peer)) {
+      return peer.toString()
+    }
+    try {
+      const id = multiaddr(peer as string).getComponents().findLast(c => c.name === 'p2p')?.value
+      if (id != null) {
+        return id
+      }
+    } catch {}
+    throw new InvalidConfigError(`infrastructure: ${String(peer)} is neither a peer ID nor a multiaddr with /p2p/<id>`, 'infrastructure')
+  }))
 }

@@ -14,7 +14,8 @@ import type { Libp2p } from '@libp2p/interface'
 
 /** a member holding a reservation on `relay` (TCP on 127.0.0.1: the relay transport does not listen through memory addresses) */
 async function createRelayed (relay: Libp2p<any>, psk?: Uint8Array): Promise<RealmNode> {
-  const node = await createMember(psk == null ? {} : { psk }, {
+  // an outsider of another realm: not exclusive, so it keeps its own connection to the relay and asks
+  const node = await createMember(psk == null ? {} : { psk, exclusive: false }, {
     config: {
       // a refused reservation must not fail the node's start
       transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
@@ -125,7 +126,9 @@ describe('realm.connect by peer ID', () => {
   it('source 3, the DHT: a member with no stored or announced address is found through its realm record on a DHT node outside the realm', async () => {
     // the DHT node runs no realm: it validates and stores records it cannot read
     const dhtNode = await createNode({ services: { dht: realmKad() } })
-    const [a, c] = await Promise.all([createMember({}, { services: { dht: realmKad() } }), createMember({}, { services: { dht: realmKad() } })])
+    // named infrastructure: the members keep their connections to it although it never authenticates
+    const infra = { infrastructure: [dhtNode.peerId] }
+    const [a, c] = await Promise.all([createMember(infra, { services: { dht: realmKad() } }), createMember(infra, { services: { dht: realmKad() } })])
     nodes.push(dhtNode, a, c)
     await connect(a, dhtNode)
     await connect(c, dhtNode)
@@ -183,7 +186,8 @@ describe('realm.connect by peer ID', () => {
 
   it('a realm relay gives no reservation to an outsider', async () => {
     // the relay waits authTimeout for the outsider's proof before refusing
-    const relay = await createMember({ authTimeout: 300 }, { transport: 'tcp', services: { relay: circuitRelayServer() } })
+    // not exclusive, so the outsider stays connected long enough to ask: the gate alone refuses it
+    const relay = await createMember({ authTimeout: 300, exclusive: false }, { transport: 'tcp', services: { relay: circuitRelayServer() } })
     nodes.push(relay)
     const denied = new Promise(resolve => { relay.services.realm.addEventListener('reservation:denied', ({ detail }: any) => { resolve(detail.peer) }) })
     const outsider = await createRelayed(relay, OTHER_PSK)
@@ -197,9 +201,15 @@ describe('realm.connect by peer ID', () => {
     await hasCircuitAddr(member)
   })
 
-  it('a non-member target is a NotRealmMemberError', async () => {
+  it('a peer reached that fails auth is a NotRealmMemberError; one reached by no address is a PeerUnreachableError', async () => {
     const [a, outsider] = nodes = await Promise.all([createMember(), createMember({ psk: OTHER_PSK })]) as RealmNode[]
+    await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'PeerUnreachableError')
+    expect(a.services.realm.stats().authFailed, 'nothing was reached, so nothing was learned').to.equal(0)
+    await a.peerStore.merge(outsider.peerId, { multiaddrs: outsider.getMultiaddrs() })
     await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'NotRealmMemberError')
+    // and now it is denied for its backoff: the verdict comes without a dial
+    await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'NotRealmMemberError')
+    expect(a.services.realm.stats().authFailures.unsupported, 'its realm speaks another auth protocol').to.equal(1)
   })
 
   it('connectNode: a bare unknown peer ID is an AddressRequiredError, a multiaddr dials', async () => {

@@ -1,4 +1,4 @@
-import { connect, stopAll } from '@holdfast/test-utils'
+import { connect, createNode, stopAll } from '@holdfast/test-utils'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -54,7 +54,7 @@ describe('realm wire decoders under fuzzing', () => {
   it('truncated genuine announcements are rejected', async () => {
     const genuine = await new Promise<Uint8Array>(resolve => {
       // b's own announcement, built as it would publish it
-      void (b.services.realm as any).buildAnnouncement(false).then(resolve)
+      void (b.services.realm as any).announcements.build(false).then(resolve)
     })
     await expectRejectedAll(fc.integer({ min: 0, max: genuine.length - 1 }).map(n => genuine.subarray(0, n)), 100)
     // the whole one is accepted: the decoder is not simply refusing everything
@@ -72,16 +72,21 @@ describe('realm wire decoders under fuzzing', () => {
     await joined(a, b.peerId)
     const protocol = `/holdfast/realm/${a.services.realm.id}/auth/1.0.0`
     await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 512 }), async junk => {
-      const conn = await b.dial(a.getMultiaddrs(), { force: true })
-      const failed = a.services.realm.stats().authFailed
-      const stream = await conn.newStream(protocol)
-      const closed = new Promise<void>(resolve => { stream.addEventListener('close', () => { resolve() }) })
-      stream.send(junk)
-      await stream.close().catch(() => {})
-      await closed
-      // a counts the failure before it aborts the stream, so it is visible once b sees the close
-      expect(a.services.realm.stats().authFailed).to.be.greaterThan(failed)
-      await conn.close()
+      // a plain node with a fresh identity each time: a denies every sender it rejected
+      const sender = await createNode()
+      try {
+        const conn = await sender.dial(a.getMultiaddrs())
+        const failed = a.services.realm.stats().authFailed
+        const stream = await conn.newStream(protocol)
+        const closed = new Promise<void>(resolve => { stream.addEventListener('close', () => { resolve() }) })
+        stream.send(junk)
+        await stream.close().catch(() => {})
+        await closed
+        // a counts the failure before it aborts the stream, so it is visible once the sender sees the close
+        expect(a.services.realm.stats().authFailed).to.be.greaterThan(failed)
+      } finally {
+        await sender.stop()
+      }
     }), { numRuns: 15 })
     expect(a.services.realm.members().map(m => m.peerId.toString())).to.deep.equal([b.peerId.toString()])
   })

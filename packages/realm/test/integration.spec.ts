@@ -53,14 +53,25 @@ describe('realm with the other holdfast services', () => {
     expect(seen.some(e => e.type === 'member:left')).to.be.true()
   })
 
-  it('installs its relay-reservation hook in the connection manager\'s gater', async () => {
-    const gater = createGater()
+  it('chains its gates in front of the node\'s gater (the connection manager\'s), and takes them out on every stop', async () => {
+    const denied = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const gater = createGater({ deny: [denied] })
     const [a, b] = nodes = await Promise.all([createFull(gater), createFull()])
     await connect(b, a)
     await joined(a, b.peerId)
     const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    expect(await gater.denyInboundRelayReservation?.(b.peerId)).to.be.false()
-    expect(await gater.denyInboundRelayReservation?.(stranger)).to.be.true()
+    const installed = (): any => (a as any).components.connectionGater
+    expect(installed()).to.not.equal(gater)
+    expect(await installed().denyInboundRelayReservation(b.peerId)).to.be.false()
+    expect(await installed().denyInboundRelayReservation(stranger)).to.be.true()
+    expect(await installed().denyDialPeer(denied), 'the app\'s own deny list still applies').to.be.true()
+    expect(await installed().denyDialPeer(stranger)).to.be.false()
     expect(a.services.realm.stats().reservationsDenied).to.equal(1)
+    for (let i = 0; i < 2; i++) {
+      await a.stop()
+      expect(installed(), 'no realm gate left after stop').to.equal(gater)
+      await a.start()
+      expect(Object.getPrototypeOf(installed()), 'one realm gate, on the app\'s gater').to.equal(gater)
+    }
   })
 })

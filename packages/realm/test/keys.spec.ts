@@ -30,14 +30,15 @@ describe('realm keys', () => {
   it('a proof verifies only for the same peers, nonces and realm: one from another connection is useless', () => {
     const keys = deriveKeys(psk)
     const [a, b, n1, n2, n3] = [bytes(1), bytes(2), bytes(3), bytes(4), bytes(5)]
-    const proof = authProof(keys, a, b, n1, n2)
-    expect(verifyProof(keys, proof, a, b, n1, n2)).to.be.true()
-    expect(verifyProof(keys, proof, a, b, n1, n3), 'new verifier nonce').to.be.false()
-    expect(verifyProof(keys, proof, a, b, n3, n2), 'new prover nonce').to.be.false()
-    expect(verifyProof(keys, proof, b, a, n1, n2), 'reflected back').to.be.false()
-    expect(verifyProof(keys, proof, a, bytes(6), n1, n2), 'another verifier').to.be.false()
-    expect(verifyProof(deriveKeys(bytes(9)), proof, a, b, n1, n2), 'another realm').to.be.false()
-    expect(verifyProof(keys, undefined, a, b, n1, n2)).to.be.false()
+    const proof = authProof(keys, a, b, n1, n2, 5n)
+    expect(verifyProof(keys, proof, a, b, n1, n2, 5n)).to.be.true()
+    expect(verifyProof(keys, proof, a, b, n1, n3, 5n), 'new verifier nonce').to.be.false()
+    expect(verifyProof(keys, proof, a, b, n3, n2, 5n), 'new prover nonce').to.be.false()
+    expect(verifyProof(keys, proof, b, a, n1, n2, 5n), 'reflected back').to.be.false()
+    expect(verifyProof(keys, proof, a, bytes(6), n1, n2, 5n), 'another verifier').to.be.false()
+    expect(verifyProof(deriveKeys(bytes(9)), proof, a, b, n1, n2, 5n), 'another realm').to.be.false()
+    expect(verifyProof(keys, undefined, a, b, n1, n2, 5n)).to.be.false()
+    expect(verifyProof(keys, proof, a, b, n1, n2, 6n), 'another seq').to.be.false()
   })
 
   it('seals and opens only with the same realm key and purpose', () => {

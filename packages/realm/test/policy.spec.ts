@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, relayAddrs } from '../src/policy.ts'
+import { announcementAge, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
 
 describe('realm policy', () => {
   it('nextAnnounceDelay stays within ± jitter of the interval', () => {
@@ -9,11 +9,40 @@ describe('realm policy', () => {
     expect(nextAnnounceDelay(1, 0.9, 0)).to.equal(1)
   })
 
-  it('isFreshSeq accepts only a seq above the last', () => {
+  it('isFreshSeq accepts only a seq above the last accepted one and not below the floor proved in auth', () => {
     expect(isFreshSeq(undefined, 0n)).to.be.true()
-    expect(isFreshSeq(5n, 6n)).to.be.true()
-    expect(isFreshSeq(5n, 5n)).to.be.false()
-    expect(isFreshSeq(5n, 4n)).to.be.false()
+    expect(isFreshSeq({ seq: 5n }, 6n)).to.be.true()
+    expect(isFreshSeq({ seq: 5n }, 5n)).to.be.false()
+    expect(isFreshSeq({ seq: 5n }, 4n)).to.be.false()
+    expect(isFreshSeq({ floor: 5n }, 5n), 'the announcement the peer had made when it proved 5').to.be.true()
+    expect(isFreshSeq({ floor: 5n }, 4n), 'made before the auth').to.be.false()
+    expect(isFreshSeq({ seq: 3n, floor: 5n }, 4n)).to.be.false()
+    expect(isFreshSeq({ seq: 7n, floor: 5n }, 7n)).to.be.false()
+  })
+
+  it('announcementAge: good for maxAge after issue, with the skew allowed both ways', () => {
+    expect(announcementAge(100_000, 100_000, 30_000, 10_000)).to.equal('ok')
+    expect(announcementAge(100_000, 60_000, 30_000, 10_000), 'exactly maxAge + skew old').to.equal('ok')
+    expect(announcementAge(100_000, 59_999, 30_000, 10_000)).to.equal('stale')
+    expect(announcementAge(100_000, 110_000, 30_000, 10_000), 'exactly skew ahead').to.equal('ok')
+    expect(announcementAge(100_000, 110_001, 30_000, 10_000)).to.equal('future')
+    expect(announcementAge(0, 0, 0, 0)).to.equal('ok')
+  })
+
+  it('seqRetention outlasts the oldest acceptable announcement on both clocks', () => {
+    expect(seqRetention(30_000, 10_000)).to.equal(50_000)
+    // an announcement accepted at t (issued up to skew ahead) is stale by t + skew + maxAge + skew
+    const t = 1_000
+    expect(announcementAge(t + seqRetention(30_000, 10_000) + 1, t + 10_000, 30_000, 10_000)).to.equal('stale')
+  })
+
+  it('rejectBackoff doubles from the initial delay and stops at the cap', () => {
+    expect(rejectBackoff(1, 10_000, 600_000)).to.equal(10_000)
+    expect(rejectBackoff(2, 10_000, 600_000)).to.equal(20_000)
+    expect(rejectBackoff(6, 10_000, 600_000)).to.equal(320_000)
+    expect(rejectBackoff(7, 10_000, 600_000)).to.equal(600_000)
+    expect(rejectBackoff(1e9, 10_000, 600_000)).to.equal(600_000)
+    expect(rejectBackoff(0, 10_000, 600_000)).to.equal(10_000)
   })
 
   it('nextSeq always goes up, and jumps to the clock after a restart', () => {

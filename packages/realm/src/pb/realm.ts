@@ -7,6 +7,7 @@ export interface AuthMessage {
   nonce?: Uint8Array<ArrayBuffer>
   proof?: Uint8Array<ArrayBuffer>
   accepted?: boolean
+  seq?: bigint
 }
 
 export namespace AuthMessage {
@@ -34,6 +35,11 @@ export namespace AuthMessage {
           w.bool(obj.accepted)
         }
 
+        if (obj.seq != null) {
+          w.uint32(32)
+          w.uint64(obj.seq)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -56,6 +62,10 @@ export namespace AuthMessage {
             }
             case 3: {
               obj.accepted = reader.bool()
+              break
+            }
+            case 4: {
+              obj.seq = reader.uint64()
               break
             }
             default: {
@@ -94,6 +104,13 @@ export namespace AuthMessage {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.seq`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -121,6 +138,11 @@ export namespace AuthMessage {
     value: boolean
   }
 
+  export interface AuthMessageSeqFieldEvent {
+    field: '$.seq'
+    value: bigint
+  }
+
   export function encode (obj: Partial<AuthMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, AuthMessage.codec())
   }
@@ -129,7 +151,7 @@ export namespace AuthMessage {
     return decodeMessage(buf, AuthMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuthMessage>): Generator<AuthMessageNonceFieldEvent | AuthMessageProofFieldEvent | AuthMessageAcceptedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuthMessage>): Generator<AuthMessageNonceFieldEvent | AuthMessageProofFieldEvent | AuthMessageAcceptedFieldEvent | AuthMessageSeqFieldEvent> {
     return streamMessage(buf, AuthMessage.codec(), opts)
   }
 }
@@ -141,6 +163,7 @@ export interface Announcement {
   relays: Uint8Array<ArrayBuffer>[]
   natType: string
   leaving: boolean
+  issuedAt: bigint
 }
 
 export namespace Announcement {
@@ -185,6 +208,11 @@ export namespace Announcement {
           w.bool(obj.leaving)
         }
 
+        if ((obj.issuedAt != null && obj.issuedAt !== 0n)) {
+          w.uint32(56)
+          w.uint64(obj.issuedAt)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -195,7 +223,8 @@ export namespace Announcement {
           signedPeerRecord: uint8ArrayAlloc(0),
           relays: [],
           natType: '',
-          leaving: false
+          leaving: false,
+          issuedAt: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -230,6 +259,10 @@ export namespace Announcement {
             }
             case 6: {
               obj.leaving = reader.bool()
+              break
+            }
+            case 7: {
+              obj.issuedAt = reader.uint64()
               break
             }
             default: {
@@ -301,6 +334,13 @@ export namespace Announcement {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.issuedAt`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -344,6 +384,11 @@ export namespace Announcement {
     value: boolean
   }
 
+  export interface AnnouncementIssuedAtFieldEvent {
+    field: '$.issuedAt'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Announcement>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Announcement.codec())
   }
@@ -352,7 +397,7 @@ export namespace Announcement {
     return decodeMessage(buf, Announcement.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Announcement>): Generator<AnnouncementPeerIdFieldEvent | AnnouncementSeqFieldEvent | AnnouncementSignedPeerRecordFieldEvent | AnnouncementRelaysFieldEvent | AnnouncementNatTypeFieldEvent | AnnouncementLeavingFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Announcement>): Generator<AnnouncementPeerIdFieldEvent | AnnouncementSeqFieldEvent | AnnouncementSignedPeerRecordFieldEvent | AnnouncementRelaysFieldEvent | AnnouncementNatTypeFieldEvent | AnnouncementLeavingFieldEvent | AnnouncementIssuedAtFieldEvent> {
     return streamMessage(buf, Announcement.codec(), opts)
   }
 }
