@@ -56,3 +56,41 @@ export const MAX_DHT_PROVIDERS = 4_096
 
 /** ms a member has to send its one address-book request: it is already connected, so this is plenty, and a stalled stream is not held longer */
 export const ADDRESS_BOOK_TIMEOUT = 5_000
+/**
+ * ms; the rendezvous CID changes every epoch. 6 h: a member re-provides each CID only a handful
+ * of times, yet the DHT servers storing one CID's provider records (the ones XOR-closest to it)
+ * see the realm's members together for hours, not days: the next CIDs land on other servers
+ */
+export const RENDEZVOUS_EPOCH = 6 * 60 * 60_000
+
+/**
+ * ms; how often a member provides the rendezvous CID again. 1 h: a record lost to DHT server
+ * churn, or stale after an address change, is repaired within the hour, and the last round
+ * before an epoch boundary provides the next epoch's CID too; a round costs one DHT walk and
+ * about 20 ADD_PROVIDER messages per CID (kad-dht's own records live 48 h)
+ */
+export const RENDEZVOUS_REPROVIDE_INTERVAL = 60 * 60_000
+
+/**
+ * ms; the first retry after a failed provide round (no DHT peer yet, no content router),
+ * doubling on each failure up to the reprovide interval: a node that just started usually has
+ * DHT peers within seconds, and waiting a whole interval would hide it for an hour
+ */
+export const RENDEZVOUS_RETRY_DELAY = 10_000
+
+/**
+ * ms; the bound of one provide round. kad-dht sends ADD_PROVIDER only once its closest-peers
+ * walk has ended, so a round cut short stores nothing: 3 min is kad-dht's own default query
+ * timeout, which a walk of the public DHT fits in
+ */
+export const RENDEZVOUS_PROVIDE_TIMEOUT = 180_000
+
+/**
+ * ms; the bound of one `find()` unless the caller's signal ends it sooner. Providers are
+ * yielded as the walk meets them, and a walk of the public DHT meets most of them within
+ * tens of seconds
+ */
+export const RENDEZVOUS_FIND_TIMEOUT = 30_000
+
+/** providers one `find()` yields at most: kad-dht's K, which is also how many providers one kad-dht lookup returns per key */
+export const RENDEZVOUS_FIND_LIMIT = 20

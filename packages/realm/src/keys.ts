@@ -19,6 +19,8 @@ export interface RealmKeys {
   readonly realmId: string
   readonly authKey: Uint8Array
   readonly sealKey: Uint8Array
+  /** keys the rendezvous CID (`rendezvousCid`), so the CID members meet under on a DHT says nothing of the public realm ID */
+  readonly rendezvousKey: Uint8Array
 }
 
 const SALT = uint8ArrayFromString('holdfast/realm/v1')
@@ -52,7 +54,8 @@ export function deriveKeys (psk: unknown): RealmKeys {
   return {
     realmId: uint8ArrayToString(derive('realm-id', 16), 'base16'),
     authKey: derive('auth-key', 32),
-    sealKey: derive('seal-key', 32)
+    sealKey: derive('seal-key', 32),
+    rendezvousKey: derive('rendezvous-key', 32)
   }
 }
 

@@ -113,3 +113,47 @@ export function relayAddrs (addrs: Iterable<string>): string[] {
 
 /** Where `realm.connect` found the addresses it dialled, in the order it tries them */
 export type AddressSource = 'peer-store' | 'member-list' | 'dht' | 'address-book' | 'shared-relay' | 'rendezvous'
+
+/**
+ * The rendezvous epoch `now` falls in. Epochs are `epochLength` ms slices of Unix time, so
+ * members agree on them without talking to each other.
+ */
+export function rendezvousEpoch (now: number, epochLength: number): number {
+  return Math.floor(now / epochLength)
+}
+
+export interface ProvidePlan {
+  /** the epochs whose CID to provide now */
+  provide: number[]
+  /** epochs provided before and now past: tell the content router to stop re-providing them */
+  cancel: number[]
+}
+
+/**
+ * One provide round at `now`: the current epoch, and the next one too once its boundary is
+ * within one reprovide interval (the last round before the boundary covers it, so a member whose
+ * clock already crossed meets us); every epoch provided before the current one is cancelled.
+ */
+export function provideRound (now: number, provided: Iterable<number>, epochLength: number, reprovideInterval: number): ProvidePlan {
+  const epoch = rendezvousEpoch(now, epochLength)
+  const provide = (epoch + 1) * epochLength - now <= reprovideInterval ? [epoch, epoch + 1] : [epoch]
+  return { provide, cancel: [...provided].filter(e => e < epoch) }
+}
+
+/**
+ * The epochs to look up at `now`: the current one and the previous one, so a member that has
+ * not provided again since the boundary (or whose clock lags) is still met.
+ */
+export function epochsToFind (now: number, epochLength: number): number[] {
+  const epoch = rendezvousEpoch(now, epochLength)
+  return epoch > 0 ? [epoch, epoch - 1] : [epoch]
+}
+
+/**
+ * ms until the next provide round: the reprovide interval after a round that worked; after
+ * `failures` failed rounds in a row, `retryDelay` doubled for each failure past the first, and
+ * never more than the interval.
+ */
+export function nextProvideDelay (failures: number, interval: number, retryDelay: number): number {
+  return failures <= 0 ? interval : Math.min(interval, retryDelay * 2 ** (failures - 1))
+}
