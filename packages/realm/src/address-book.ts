@@ -4,8 +4,8 @@
  * refused before they can send a byte of the request.
  */
 
-import { pbStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { ADDRESS_BOOK_TIMEOUT, MAX_RELAYS } from './constants.ts'
@@ -92,4 +92,10 @@ export class AddressBook {
       stream.abort(err)
     }
   }
+}
+
+/** circuit-relay-v2's server declares no capability: found by its tag */
+export function findRelayServer (components: object): RelayServer | undefined {
+  const all = (components as { components?: Record<string, unknown> }).components ?? {}
+  return Object.values(all).find((s: any) => s?.[Symbol.toStringTag] === '@libp2p/circuit-relay-v2-server') as RelayServer | undefined
 }

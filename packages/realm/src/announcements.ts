@@ -7,9 +7,9 @@
  * it proved in auth), and was issued within `maxAge` (± `skew`) of our clock.
  */
 
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { ANNOUNCE_JITTER, ANNOUNCE_SOON_DELAY, MAX_RELAYS } from './constants.ts'
 import { open, seal } from './keys.ts'

@@ -64,6 +64,8 @@ export class RealmAuth {
   private readonly pending = new Map<string, PendingAuth>()
   /** connections whose one inbound auth stream has been taken: any further one is refused */
   private readonly answered = new WeakSet<Connection>()
+  /** connections whose exchange failed: the verdict is final, asked again it comes at once */
+  private readonly failed = new WeakMap<Connection, AuthFailed>()
 
   constructor (init: AuthInit, hooks: AuthHooks) {
     this.init = init
@@ -87,6 +89,10 @@ export class RealmAuth {
     }
     if (this.hooks.isAuthenticated(connection)) {
       return
+    }
+    const failed = this.failed.get(connection)
+    if (failed != null) {
+      throw failed
     }
     if (!this.hooks.accepting()) {
       throw new RealmAuthError('The realm service is not running or has left the realm')
@@ -137,6 +143,7 @@ export class RealmAuth {
         settle(() => {
           const err = cause instanceof AuthFailed ? cause : new AuthFailed(reason, cause.name === 'RealmAuthError' ? cause.message : `Realm authentication failed: ${cause.name}`)
           controller.abort(err)
+          this.failed.set(connection, err)
           this.hooks.onFailed(connection, reason, err)
           reject(err)
         })

@@ -94,3 +94,9 @@ export const RENDEZVOUS_FIND_TIMEOUT = 30_000
 
 /** providers one `find()` yields at most: kad-dht's K, which is also how many providers one kad-dht lookup returns per key */
 export const RENDEZVOUS_FIND_LIMIT = 20
+
+/** ms between rendezvous lookups when nothing else triggers one: a newcomer finds the members that came before it right after its own provide, so this is only the safety net for a pair that missed each other */
+export const RENDEZVOUS_LOOKUP_INTERVAL = 5 * 60_000
+
+/** ms before a lone member looks up the rendezvous again, doubling up to the lookup interval: members started together provide at the same moment, and each may look up just before the other's record lands */
+export const RENDEZVOUS_LOOKUP_RETRY = 1_000

@@ -4,12 +4,15 @@
  * not) validates it and picks the newest without being able to read the addresses inside.
  */
 
+import { findServices } from '@holdfast/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { SEAL_DHT } from './announcements.ts'
 import { DHT_REPUBLISH_INTERVAL, MAX_MESSAGE_SIZE } from './constants.ts'
 import { InvalidRealmRecordError } from './errors.ts'
 import { DhtRecord } from './pb/realm.ts'
+import type { Announcements } from './announcements.ts'
 import type { Clock } from '@holdfast/interface'
 import type { AbortOptions, Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -99,20 +102,24 @@ export interface RealmRecordsInit {
   privateKey: PrivateKey
   clock: Clock
   log: Logger
-  /** a sealed DHT announcement of this node with its seq */
-  build(): Promise<{ sealed: Uint8Array<ArrayBuffer>, seq: bigint }>
-  /** the addresses of a member's sealed DHT announcement, when it opens and matches the seq */
-  open(peer: PeerId, sealed: Uint8Array, seq: bigint): Promise<Multiaddr[] | undefined>
+}
+
+/** the kad-dht that speaks the realm's own protocol, else the node's first one */
+export function findRealmDht (components: object, realmId: string): RealmDht | undefined {
+  const all = findServices<RealmDht & { protocol?: string }>(components, '@libp2p/kad-dht')
+  return all.find(dht => dht.protocol === `/holdfast/realm/${realmId}/kad/1.0.0`) ?? all[0]
 }
 
 /** This node's realm DHT record (re-put when due) and the lookup of a member's */
 export class RealmRecords {
   private readonly init: RealmRecordsInit
+  private readonly announcements: Announcements
   private put?: Promise<void>
   private publishedAt = -Infinity
 
-  constructor (init: RealmRecordsInit) {
+  constructor (init: RealmRecordsInit, announcements: Announcements) {
     this.init = init
+    this.announcements = announcements
   }
 
   /** puts under way (0 or 1) */
@@ -138,8 +145,8 @@ export class RealmRecords {
   }
 
   async publish (opts: AbortOptions): Promise<void> {
-    const { sealed, seq } = await this.init.build()
-    const value = await createDhtRecord(this.init.realmId, seq, sealed, this.init.privateKey)
+    const sealed = await this.announcements.build(false, SEAL_DHT)
+    const value = await createDhtRecord(this.init.realmId, this.announcements.seq, sealed, this.init.privateKey)
     for await (const event of this.init.dht.put(dhtKey(this.init.realmId, this.init.peerId), value, opts)) {
       void event
     }
@@ -164,7 +171,8 @@ export class RealmRecords {
     }
     try {
       const record = await openDhtRecord(key, values[await realmDhtSelector(key, values)])
-      return await this.init.open(peer, record.sealed, record.seq)
+      const opened = await this.announcements.open(peer, record.sealed, SEAL_DHT)
+      return typeof opened === 'string' || opened.announcement.seq !== record.seq ? undefined : opened.addrs
     } catch {
       return undefined
     }

@@ -39,7 +39,7 @@ import type { AuthFailure } from './auth.ts'
 import type { RealmRejectReason } from './gate.ts'
 import type { RealmMemberLeftReason } from './member-list.ts'
 import type { Clock, HoldfastEvents, Introspectable } from '@holdfast/interface'
-import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, TypedEventTarget } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, ContentRouting, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -170,6 +170,14 @@ export interface RealmInit {
    */
   dht?: boolean
   /**
+   * rendezvous with the other members on every kad-dht of the node (a public one, or a plain DHT
+   * server the app names as infrastructure): provide, and look up providers of, a key derived
+   * from the PSK that rotates every 6 hours, then connect to the providers and authenticate them
+   *
+   * @default true
+   */
+  rendezvous?: boolean
+  /**
    * answer the address-book protocol when this node runs a circuit-relay server
    *
    * @default true
@@ -189,6 +197,7 @@ export interface RealmComponents {
   peerStore: PeerStore
   events: TypedEventTarget<Libp2pEvents>
   connectionGater: ConnectionGater
+  contentRouting: ContentRouting
   metrics?: Metrics
 }
 

@@ -7,6 +7,7 @@
 
 import { MAX_SEQ_ENTRIES } from './constants.ts'
 import { expiredMembers } from './policy.ts'
+import type { RealmMember } from './index.ts'
 import type { Clock, HoldfastEvents } from '@holdfast/interface'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -66,6 +67,18 @@ export class MemberList {
 
   get (peer: PeerId | string): MemberState | undefined {
     return this.members.get(peer.toString())
+  }
+
+  /** the members as the app sees them: copies, with `authenticated` for an open authenticated connection */
+  snapshot (): RealmMember[] {
+    return [...this.members.values()].map(state => ({
+      peerId: state.peerId,
+      addrs: [...state.addrs],
+      relays: [...state.relays],
+      natType: state.natType,
+      lastSeen: state.lastSeen,
+      authenticated: state.connections.size > 0
+    }))
   }
 
   values (): IterableIterator<MemberState> {

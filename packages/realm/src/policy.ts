@@ -150,10 +150,58 @@ export function epochsToFind (now: number, epochLength: number): number[] {
 }
 
 /**
- * ms until the next provide round: the reprovide interval after a round that worked; after
- * `failures` failed rounds in a row, `retryDelay` doubled for each failure past the first, and
- * never more than the interval.
+ * ms until the next rendezvous round (a provide, or a lookup): the interval after a round that
+ * worked; after `failures` failed rounds in a row, `retryDelay` doubled for each failure past the
+ * first, and never more than the interval.
  */
-export function nextProvideDelay (failures: number, interval: number, retryDelay: number): number {
+export function nextRetryDelay (failures: number, interval: number, retryDelay: number): number {
   return failures <= 0 ? interval : Math.min(interval, retryDelay * 2 ** (failures - 1))
+}
+
+/** What is known of a peer whose auth exchange failed */
+export interface AuthFailureFacts {
+  /** why it failed (see `AuthFailure`) */
+  reason: string
+  /** this node opened the connection */
+  outbound: boolean
+  /** named infrastructure */
+  infrastructure: boolean
+  /** in the member list (from its announcements) */
+  known: boolean
+  /** holds another connection that passed auth */
+  connected: boolean
+  exclusive: boolean
+}
+
+/** What to do about it */
+export interface AuthFailureVerdict {
+  /** count it as a failed auth */
+  count: boolean
+  /** it proved another key: out of the member list (`member:left`, `auth-failed`) */
+  expel: boolean
+  /** close the connection, as this rejection */
+  close?: 'auth-failed' | 'auth-timeout'
+  /** deny the peer for its backoff */
+  deny: boolean
+}
+
+/** failures that say nothing about the peer: a closed connection, our own stop, a second stream */
+const NO_VERDICT = new Set(['closed', 'not-running', 'duplicate-stream'])
+
+/**
+ * The exclusive realm's rule. Infrastructure never authenticates, so its failures are expected.
+ * A peer this node dialled that does not speak the realm protocol at all (`unsupported`: a
+ * public DHT server met during a query) is kept: the node chose it, and it gets nothing
+ * member-only. Any other non-member is closed, and denied unless the member list knows it (a
+ * member is not denied for a broken stream).
+ */
+export function authFailureVerdict (facts: AuthFailureFacts): AuthFailureVerdict {
+  if (facts.infrastructure || facts.reason === 'not-running') {
+    return { count: false, expel: false, deny: false }
+  }
+  const expel = facts.known && facts.reason === 'bad-proof'
+  if (NO_VERDICT.has(facts.reason) || !facts.exclusive || facts.connected || (facts.outbound && facts.reason === 'unsupported')) {
+    return { count: true, expel, deny: false }
+  }
+  return { count: true, expel, close: facts.reason === 'timeout' ? 'auth-timeout' : 'auth-failed', deny: !facts.known || expel }
 }

@@ -3,48 +3,46 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, InvalidConfigError, removeGaterLayer, TAGS, systemClock } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { AddressBook } from './address-book.ts'
-import { Announcements, AnnounceTimers, SEAL_ANNOUNCEMENT, SEAL_DHT } from './announcements.ts'
+import { AddressBook, findRelayServer } from './address-book.ts'
+import { Announcements, AnnounceTimers, SEAL_ANNOUNCEMENT } from './announcements.ts'
 import { RealmAuth } from './auth.ts'
+import { configOf } from './config.ts'
 import { Connector } from './connect.ts'
-import { ANNOUNCE_INTERVAL, AUTH_TIMEOUT, CLOCK_SKEW, MAX_MESSAGE_SIZE, MEMBER_TAG_VALUE, MEMBER_TTL_INTERVALS, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX } from './constants.ts'
-import { RealmRecords } from './dht.ts'
+import { MEMBER_TAG_VALUE, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX, RENDEZVOUS_LOOKUP_INTERVAL } from './constants.ts'
+import { findRealmDht, RealmRecords } from './dht.ts'
+import { Discovery } from './discovery.ts'
 import { RealmRejectedError } from './errors.ts'
 import { DenyTable, realmGateLayer } from './gate.ts'
 import { deriveKeys } from './keys.ts'
 import { MemberList } from './member-list.ts'
-import { registerMetrics } from './metrics.ts'
-import { seqRetention } from './policy.ts'
+import { RealmCounters } from './metrics.ts'
+import { authFailureVerdict, seqRetention } from './policy.ts'
+import { Rendezvous } from './rendezvous.ts'
 import type { RelayServer } from './address-book.ts'
 import type { OpenedAnnouncement, RejectReason } from './announcements.ts'
 import type { AuthFailed, AuthFailure } from './auth.ts'
-import type { RealmDht } from './dht.ts'
+import type { RealmConfig } from './config.ts'
 import type { RealmRejectReason } from './gate.ts'
 import type { Realm, RealmComponents, RealmEvents, RealmInit, RealmMember, RealmStats } from './index.ts'
 import type { RealmKeys } from './keys.ts'
 import type { MemberState, RealmMemberLeftReason } from './member-list.ts'
 import type { RealmAccess } from './members-only.ts'
-import type { RealmMetrics } from './metrics.ts'
 import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, WatermarkConnectionManager } from '@holdfast/interface'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { AbortOptions, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-/** What the realm needs of @holdfast/path-selector, when the node has one */
+/** What the realm needs of `@holdfast/path-selector`, when the node has one */
 interface PathConnector {
   connect(peer: PeerId, opts: AbortOptions & { addrs?: Multiaddr[] }): Promise<Connection>
 }
 
 /** the realm's layer in the node's gater chain */
 const GATE_OWNER = '@holdfast/realm'
-
-/** auth failures that say nothing about the peer: nobody is turned away for them */
-const NOT_A_VERDICT: ReadonlySet<AuthFailure> = new Set(['closed', 'not-running', 'duplicate-stream'])
 
 export class RealmService extends TypedEventEmitter<RealmEvents> implements Realm, RealmAccess, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/realm'
@@ -57,12 +55,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private readonly components: RealmComponents
   private readonly log: Logger
   private readonly clock: Clock
-  private readonly exclusive: boolean
-  private readonly relayMembersOnly: boolean
-  private readonly useDht: boolean
-  private readonly serveAddressBook: boolean
-  private readonly memberTtl: number
-  private readonly infrastructure: Set<string>
+  private readonly config: RealmConfig
   private readonly list: MemberList
   private readonly announcements: Announcements
   private readonly timers: AnnounceTimers
@@ -70,19 +63,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private readonly denials: DenyTable
   private readonly addressBook: AddressBook
   private readonly connector: Connector
-  private readonly metrics: RealmMetrics
-  private readonly counters: RealmStats = {
-    authSucceeded: 0,
-    authFailed: 0,
-    authFailures: {},
-    announcementsSent: 0,
-    announcementsAccepted: 0,
-    rejected: { malformed: 0, 'too-big': 0, unsealed: 0, 'not-sender': 0, replay: 0, stale: 0 },
-    connectionsRejected: { 'auth-failed': 0, 'auth-timeout': 0, denied: 0 },
-    reservationsDenied: 0,
-    circuitsDenied: 0,
-    accessDenied: 0
-  }
+  private readonly counters: RealmCounters
 
   private running = false
   private leaving = false
@@ -94,6 +75,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private broadcaster?: CleanupBroadcaster
   private connManager?: WatermarkConnectionManager
   private pathSelector?: PathConnector
+  private discovery?: Discovery
 
   constructor (components: RealmComponents, init: RealmInit) {
     super()
@@ -102,30 +84,21 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.topic = `/holdfast/realm/${this.id}/members/1.0.0`
     this.components = components
     this.log = components.logger.forComponent('holdfast:realm')
-    this.clock = init.clock ?? systemClock
-    const announceInterval = duration(init.announceInterval ?? ANNOUNCE_INTERVAL, 'announceInterval')
-    this.memberTtl = duration(init.memberTtl ?? announceInterval * MEMBER_TTL_INTERVALS, 'memberTtl')
-    const authTimeout = duration(init.authTimeout ?? AUTH_TIMEOUT, 'authTimeout')
-    const skew = duration(init.clockSkew ?? CLOCK_SKEW, 'clockSkew', true)
-    const maxMessageSize = messageSize(init.maxMessageSize ?? MAX_MESSAGE_SIZE)
-    this.exclusive = flag(init.exclusive ?? true, 'exclusive')
-    this.relayMembersOnly = flag(init.relayMembersOnly ?? true, 'relayMembersOnly')
-    this.useDht = flag(init.dht ?? true, 'dht')
-    this.serveAddressBook = flag(init.serveAddressBook ?? true, 'serveAddressBook')
-    this.infrastructure = infrastructureIds(init.infrastructure ?? [])
-    this.metrics = registerMetrics(components.metrics)
+    const config = this.config = configOf(init)
+    this.clock = config.clock
+    this.counters = new RealmCounters(components.metrics)
     this.denials = new DenyTable(this.clock, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX)
-    this.list = new MemberList(this.clock, seqRetention(this.memberTtl, skew), {
+    this.list = new MemberList(this.clock, seqRetention(config.memberTtl, config.clockSkew), {
       joined: state => { this.onJoined(state) },
       updated: peer => { this.emit('member:updated', { peer }) },
       left: (peer, reason) => { this.onLeft(peer, reason) }
     })
-    this.announcements = new Announcements({ keys: this.keys, peerId: components.peerId, privateKey: components.privateKey, addressManager: components.addressManager, clock: this.clock, maxMessageSize, maxAge: this.memberTtl, skew, natType: init.natType ?? 'unknown' }, this.list)
-    this.timers = new AnnounceTimers(this.clock, announceInterval, this.memberTtl, {
+    this.announcements = new Announcements({ keys: this.keys, peerId: components.peerId, privateKey: components.privateKey, addressManager: components.addressManager, clock: this.clock, maxMessageSize: config.maxMessageSize, maxAge: config.memberTtl, skew: config.clockSkew, natType: config.natType }, this.list)
+    this.timers = new AnnounceTimers(this.clock, config.announceInterval, config.memberTtl, {
       announce: () => { void this.announce() },
-      sweep: () => { this.list.sweep(this.memberTtl); this.denials.sweep() }
+      sweep: () => { this.list.sweep(config.memberTtl); this.denials.sweep() }
     })
-    this.auth = new RealmAuth({ keys: this.keys, self: components.peerId, clock: this.clock, authTimeout, maxMessageSize, log: this.log }, {
+    this.auth = new RealmAuth({ keys: this.keys, self: components.peerId, clock: this.clock, authTimeout: config.authTimeout, maxMessageSize: config.maxMessageSize, log: this.log }, {
       ownSeq: () => this.announcements.seq,
       accepting: () => this.running && !this.leaving,
       isAuthenticated: connection => this.list.isAuthenticated(connection),
@@ -137,10 +110,10 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       connectionManager: components.connectionManager,
       peerStore: components.peerStore,
       addressManager: components.addressManager,
-      maxMessageSize,
+      maxMessageSize: config.maxMessageSize,
       log: this.log,
       isAuthenticated: connection => this.list.isAuthenticated(connection),
-      malformed: () => { this.counters.rejected.malformed++ },
+      malformed: () => { this.counters.announcementRejected('malformed') },
       accessDenied: (peer, resource) => { this.accessDenied(peer, resource) }
     })
     this.connector = new Connector({
@@ -154,8 +127,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       },
       dhtAddrs: async (peer, opts) => this.records?.lookup(peer, this.signal(opts)),
       addressBookAddrs: async (peer, opts) => this.addressBook.ask(peer, opts),
-      rendezvousAddrs: async () => [],
-      isDenied: peer => this.exclusive && this.denials.isDenied(peer),
+      rendezvousAddrs: async (peer, opts) => this.discovery?.addrsOf(peer, opts) ?? [],
+      isDenied: peer => config.exclusive && this.denials.isDenied(peer),
       dial: async (peer, addrs, opts) => this.pathSelector != null
         // the path selector picks relay-first or direct-first from these addresses and upgrades a relayed connection in the background
         ? this.pathSelector.connect(peer, { addrs, signal: opts.signal })
@@ -181,24 +154,10 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     this.pathSelector = findService<PathConnector>(this.components, CAPABILITIES.pathSelector)
     this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
-    const dht = this.useDht ? this.realmDht() : undefined
-    this.records = dht == null
-      ? undefined
-      : new RealmRecords({
-        dht,
-        realmId: this.id,
-        peerId: this.components.peerId,
-        privateKey: this.components.privateKey,
-        clock: this.clock,
-        log: this.log,
-        build: async () => ({ sealed: await this.announcements.build(false, SEAL_DHT), seq: this.announcements.seq }),
-        open: async (peer, sealed, seq) => {
-          const opened = await this.announcements.open(peer, sealed, SEAL_DHT)
-          return typeof opened === 'string' || opened.announcement.seq !== seq ? undefined : opened.addrs
-        }
-      })
+    const dht = this.config.dht ? findRealmDht(this.components, this.id) : undefined
+    this.records = dht == null ? undefined : new RealmRecords({ dht, realmId: this.id, peerId: this.components.peerId, privateKey: this.components.privateKey, clock: this.clock, log: this.log }, this.announcements)
     this.relayServer = findRelayServer(this.components)
-    if (this.relayServer != null && this.serveAddressBook) {
+    if (this.relayServer != null && this.config.serveAddressBook) {
       const relay = this.relayServer
       await this.components.registrar.handle(this.addressBook.protocol, (stream, connection) => {
         void this.addressBook.answer(stream, connection, relay)
@@ -219,9 +178,31 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     }
     void this.announce()
     this.timers.start()
+    this.startDiscovery()
+  }
+
+  /** rendezvous on the node's DHTs, whichever they are, when it has one */
+  private startDiscovery (): void {
+    if (!this.config.rendezvous || findServices(this.components, '@libp2p/kad-dht').length === 0) {
+      return
+    }
+    const rendezvous = new Rendezvous({ keys: this.keys, peerId: this.components.peerId, contentRouting: this.components.contentRouting, clock: this.clock, log: this.log })
+    this.discovery = new Discovery({
+      rendezvous,
+      clock: this.clock,
+      interval: RENDEZVOUS_LOOKUP_INTERVAL,
+      log: this.log,
+      known: peer => this.list.isConnected(peer),
+      alone: () => ![...this.list.values()].some(state => state.connections.size > 0),
+      connect: async (peer, opts) => this.connect(peer, opts)
+    })
+    this.discovery.start()
   }
 
   async beforeStop (): Promise<void> {
+    // before the DHTs stop: no provide or lookup may start against a stopping node
+    await this.discovery?.stop()
+    this.discovery = undefined
     if (this.pubsub != null) {
       this.pubsub.topicValidators.delete(this.topic)
       this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
@@ -238,8 +219,9 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.shutdown.abort()
     await this.components.registrar.unhandle(this.auth.protocol)
     await this.components.registrar.unhandle(this.addressBook.protocol)
-    await this.records?.settled()
+    await Promise.all([this.records?.settled(), this.discovery?.stop()])
     this.records = undefined
+    this.discovery = undefined
     this.relayServer = undefined
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
@@ -258,14 +240,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   members (): RealmMember[] {
-    return [...this.list.values()].map(state => ({
-      peerId: state.peerId,
-      addrs: [...state.addrs],
-      relays: [...state.relays],
-      natType: state.natType,
-      lastSeen: state.lastSeen,
-      authenticated: state.connections.size > 0
-    }))
+    return this.list.snapshot()
   }
 
   isMember (peer: PeerId): boolean {
@@ -273,12 +248,11 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   isInfrastructure (peer: PeerId): boolean {
-    return isPeerId(peer) && this.infrastructure.has(peer.toString())
+    return isPeerId(peer) && this.config.infrastructure.has(peer.toString())
   }
 
   stats (): RealmStats {
-    const c = this.counters
-    return { ...c, authFailures: { ...c.authFailures }, rejected: { ...c.rejected }, connectionsRejected: { ...c.connectionsRejected } }
+    return this.counters.snapshot()
   }
 
   internalSizes (): InternalSizes {
@@ -290,7 +264,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       dhtPuts: this.records?.size ?? 0,
       pendingAuth: this.auth.size,
       seqs: this.list.seqCount,
-      denied: this.denials.size
+      denied: this.denials.size,
+      discovery: this.discovery?.size ?? 0
     }
   }
 
@@ -317,16 +292,14 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   accessDenied (peer: PeerId, resource: string): void {
-    this.counters.accessDenied++
-    this.metrics.accessDenied?.increment({ [resource]: true })
+    this.counters.refused(resource)
     this.log('refused %s to %p, not a member', resource, peer)
   }
 
   // ---- auth outcomes ----
 
   private onAuthenticated (connection: Connection, seq: bigint): void {
-    this.counters.authSucceeded++
-    this.metrics.auth?.increment({ ok: true })
+    this.counters.authSucceeded()
     if (connection.status !== 'open') {
       return
     }
@@ -336,37 +309,33 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   private onAuthFailed (connection: Connection, reason: AuthFailure, err: AuthFailed): void {
     const peer = connection.remotePeer
-    if (this.isInfrastructure(peer) || reason === 'not-running') {
-      // infrastructure never authenticates: that is expected, not a failure
-      return
+    const verdict = authFailureVerdict({
+      reason,
+      outbound: connection.direction === 'outbound',
+      infrastructure: this.isInfrastructure(peer),
+      known: this.list.get(peer) != null,
+      connected: this.list.isConnected(peer),
+      exclusive: this.config.exclusive
+    })
+    if (verdict.count) {
+      this.counters.authFailed(reason)
+      this.log('realm auth with %p on %s failed (%s): %s', peer, connection.id, reason, err.message)
     }
-    this.counters.authFailed++
-    this.counters.authFailures[reason] = (this.counters.authFailures[reason] ?? 0) + 1
-    this.metrics.auth?.increment({ [reason]: true })
-    this.log('realm auth with %p on %s failed (%s): %s', peer, connection.id, reason, err.message)
-    if (NOT_A_VERDICT.has(reason)) {
-      return
-    }
-    const known = this.list.get(peer)
-    if (known != null && reason === 'bad-proof') {
+    if (verdict.expel) {
       // it proved a different key: whatever it announced before, it is not of this realm now
       this.list.remove(peer, 'auth-failed')
     }
-    if (!this.exclusive || this.list.isConnected(peer)) {
-      return
-    }
-    const why: RealmRejectReason = reason === 'timeout' ? 'auth-timeout' : 'auth-failed'
-    connection.abort(new RealmRejectedError(`Not a realm member (${reason}): the connection is closed`))
-    if (this.list.get(peer) == null) {
-      // a member known from its announcements is not denied for a broken stream
+    if (verdict.deny) {
       this.denials.deny(peer)
     }
-    this.rejected(peer, why)
+    if (verdict.close != null) {
+      connection.abort(new RealmRejectedError(`Not a realm member (${reason}): the connection is closed`))
+      this.rejected(peer, verdict.close)
+    }
   }
 
   private rejected (peer: PeerId, reason: RealmRejectReason): void {
-    this.counters.connectionsRejected[reason]++
-    this.metrics.rejected?.increment({ [reason]: true })
+    this.counters.connectionRejected(reason)
     this.safeDispatchEvent('realm:rejected', { detail: { peer, reason } })
   }
 
@@ -405,7 +374,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     }
     try {
       await this.pubsub.publish(this.topic, await this.announcements.build(this.leaving))
-      this.counters.announcementsSent++
+      this.counters.announcementSent()
     } catch (err: any) {
       // no subscriber yet is normal on start; the next interval tries again
       this.log('announce: %s', err?.message)
@@ -436,15 +405,14 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       return this.reject(message.from, result)
     }
     if (!message.from.equals(this.components.peerId) && !this.leaving) {
-      this.counters.announcementsAccepted++
+      this.counters.announcementAccepted()
       this.list.announced(message.from, result.announcement, result.addrs, result.relays)
     }
     return TopicValidatorResult.Accept
   }
 
   private reject (from: PeerId | undefined, reason: RejectReason): TopicValidatorResult {
-    this.counters.rejected[reason]++
-    this.metrics.announcementsRejected?.increment({ [reason]: true })
+    this.counters.announcementRejected(reason)
     if (from != null) {
       this.safeDispatchEvent('announcement:rejected', { detail: { from, reason } })
     }
@@ -481,8 +449,9 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   private readonly onSelfUpdate = (): void => {
-    // new addresses: the DHT record is due at once too
+    // new addresses: the DHT record and the rendezvous are due at once too
     this.records?.stale()
+    this.discovery?.now()
     void this.announce()
   }
 
@@ -490,7 +459,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   /** adds the realm's layer to the node's gater chain; taken out on stop */
   private installGate (): void {
-    addGaterLayer(this.components, GATE_OWNER, realmGateLayer({ exclusive: this.exclusive, relayMembersOnly: this.relayMembersOnly }, this.denials, {
+    addGaterLayer(this.components, GATE_OWNER, realmGateLayer(this.config, this.denials, {
       isInfrastructure: peer => this.isInfrastructure(peer),
       isAuthenticatedMember: async peer => {
         if (!this.list.isConnected(peer)) {
@@ -502,71 +471,17 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       refused: (peer, where) => {
         if (where === 'denied') {
           this.rejected(peer, 'denied')
-        } else if (where === 'reservation') {
-          this.counters.reservationsDenied++
-          this.safeDispatchEvent('reservation:denied', { detail: { peer } })
-        } else {
-          this.counters.circuitsDenied++
+          return
         }
-        this.metrics.accessDenied?.increment({ [where]: true })
+        this.counters.refused(where)
+        if (where === 'reservation') {
+          this.safeDispatchEvent('reservation:denied', { detail: { peer } })
+        }
       }
     }))
-  }
-
-  /** the kad-dht that speaks the realm's own protocol, else the node's first one */
-  private realmDht (): RealmDht | undefined {
-    const all = findServices<RealmDht & { protocol?: string }>(this.components, '@libp2p/kad-dht')
-    return all.find(dht => dht.protocol === `/holdfast/realm/${this.id}/kad/1.0.0`) ?? all[0]
   }
 
   private signal (opts: AbortOptions): AbortOptions {
     return { ...opts, signal: opts.signal == null ? this.shutdown.signal : AbortSignal.any([this.shutdown.signal, opts.signal]) }
   }
-}
-
-/** circuit-relay-v2's server declares no capability: found by its tag */
-function findRelayServer (components: object): RelayServer | undefined {
-  const all = (components as { components?: Record<string, unknown> }).components ?? {}
-  return Object.values(all).find((s: any) => s?.[Symbol.toStringTag] === '@libp2p/circuit-relay-v2-server') as RelayServer | undefined
-}
-
-/** ms; also refuses 2^31 and above, which timers would clamp to 1 ms */
-function duration (value: unknown, option: string, zeroOk = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroOk) || value >= 2 ** 31) {
-    throw new InvalidConfigError(`${option} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms below 2^31`, option)
-  }
-  return value
-}
-
-/** bytes: an announcement with a few addresses needs about 1 KiB, so less than that would never form a realm */
-function messageSize (value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024 || value > 1024 * 1024) {
-    throw new InvalidConfigError('maxMessageSize must be a whole number of bytes from 1024 to 1 MiB', 'maxMessageSize')
-  }
-  return value
-}
-
-function flag (value: unknown, option: string): boolean {
-  if (typeof value !== 'boolean') {
-    throw new InvalidConfigError(`${option} must be true or false`, option)
-  }
-  return value
-}
-
-function infrastructureIds (peers: unknown): Set<string> {
-  if (!Array.isArray(peers)) {
-    throw new InvalidConfigError('infrastructure must be an array of peer IDs or multiaddrs with /p2p/<id>', 'infrastructure')
-  }
-  return new Set(peers.map(peer => {
-    if (isPeerId(peer)) {
-      return peer.toString()
-    }
-    try {
-      const id = multiaddr(peer as string).getComponents().findLast(c => c.name === 'p2p')?.value
-      if (id != null) {
-        return id
-      }
-    } catch {}
-    throw new InvalidConfigError(`infrastructure: ${String(peer)} is neither a peer ID nor a multiaddr with /p2p/<id>`, 'infrastructure')
-  }))
 }

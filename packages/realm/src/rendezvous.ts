@@ -21,7 +21,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { RENDEZVOUS_EPOCH, RENDEZVOUS_FIND_LIMIT, RENDEZVOUS_FIND_TIMEOUT, RENDEZVOUS_PROVIDE_TIMEOUT, RENDEZVOUS_REPROVIDE_INTERVAL, RENDEZVOUS_RETRY_DELAY } from './constants.ts'
-import { epochsToFind, nextProvideDelay, provideRound } from './policy.ts'
+import { epochsToFind, nextRetryDelay, provideRound } from './policy.ts'
 import type { RealmKeys } from './keys.ts'
 import type { Clock, InternalSizes, Introspectable } from '@holdfast/interface'
 import type { AbortOptions, ContentRouting, Logger, PeerId, PeerInfo, Startable } from '@libp2p/interface'
@@ -219,7 +219,7 @@ export class Rendezvous implements Startable, Introspectable {
       op.end()
     }
     if (this.running) {
-      this.roundTimer = this.timers.set(() => { void this.provide() }, nextProvideDelay(this.failures, this.reprovideInterval, RENDEZVOUS_RETRY_DELAY))
+      this.roundTimer = this.timers.set(() => { void this.provide() }, nextRetryDelay(this.failures, this.reprovideInterval, RENDEZVOUS_RETRY_DELAY))
     }
   }
 

@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
 import { connectNode, deriveKeys, DHT_NAMESPACE, realmDhtSelector, realmDhtValidator } from '../src/index.ts'
 import { createMember, joined, OTHER_PSK, PSK, subscribed, topicOf } from './fixtures.ts'
+import { hasCircuitAddr } from './plain-infrastructure.ts'
 import type { RealmNode } from './fixtures.ts'
 import type { PathSelector } from '@holdfast/path-selector'
 import type { Libp2p } from '@libp2p/interface'
@@ -26,14 +27,7 @@ async function createRelayed (relay: Libp2p<any>, psk?: Uint8Array): Promise<Rea
   return node
 }
 
-async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
-  if (node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))) {
-    return
-  }
-  await onceEvent(node, 'self:peer:update', () => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')))
-}
-
-/** kad-dht as @holdfast/node configures it for the realm: its own protocol, realm validator and selector */
+/** kad-dht as `@holdfast/node` configures it for the realm: its own protocol, realm validator and selector */
 const realmKad = (): any => kadDHT({
   protocol: `/holdfast/realm/${deriveKeys(PSK).realmId}/kad/1.0.0`,
   clientMode: false,
@@ -207,7 +201,7 @@ describe('realm.connect by peer ID', () => {
     expect(a.services.realm.stats().authFailed, 'nothing was reached, so nothing was learned').to.equal(0)
     await a.peerStore.merge(outsider.peerId, { multiaddrs: outsider.getMultiaddrs() })
     await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'NotRealmMemberError')
-    // and now it is denied for its backoff: the verdict comes without a dial
+    // the verdict is kept on its connection: asked again, it comes without a second exchange
     await expect(a.services.realm.connect(outsider.peerId)).to.eventually.be.rejected.with.property('name', 'NotRealmMemberError')
     expect(a.services.realm.stats().authFailures.unsupported, 'its realm speaks another auth protocol').to.equal(1)
   })

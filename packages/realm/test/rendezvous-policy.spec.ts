@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { epochsToFind, nextProvideDelay, provideRound, rendezvousEpoch } from '../src/policy.ts'
+import { epochsToFind, nextRetryDelay, provideRound, rendezvousEpoch } from '../src/policy.ts'
 
 /** epochs of 100 ms and a reprovide interval of 10 ms keep the boundaries readable */
 const EPOCH = 100
@@ -32,9 +32,9 @@ describe('rendezvous policy', () => {
     }
   })
 
-  it('nextProvideDelay: the interval after a success, a doubling retry delay after failures, capped at the interval', () => {
+  it('nextRetryDelay: the interval after a success, a doubling retry delay after failures, capped at the interval', () => {
     for (const [failures, delay] of [[0, 3600], [1, 10], [2, 20], [3, 40], [9, 2560], [10, 3600], [5000, 3600]]) {
-      expect(nextProvideDelay(failures, 3600, 10), `${failures} failures`).to.equal(delay)
+      expect(nextRetryDelay(failures, 3600, 10), `${failures} failures`).to.equal(delay)
     }
   })
 })

@@ -1,8 +1,5 @@
 import { createHash, createHmac, hkdfSync } from 'node:crypto'
-import { connect, createFakeClock, createNode, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { tcp } from '@libp2p/tcp'
+import { createFakeClock, createNode, expectNoLeaks, stopAll } from '@holdfast/test-utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { CID } from 'multiformats/cid'
@@ -12,65 +9,16 @@ import { RENDEZVOUS_EPOCH, RENDEZVOUS_FIND_TIMEOUT, RENDEZVOUS_PROVIDE_TIMEOUT, 
 import { deriveKeys } from '../src/keys.ts'
 import { Rendezvous, rendezvousCid } from '../src/rendezvous.ts'
 import { OTHER_PSK, PSK } from './fixtures.ts'
+import { dhtServer, hasCircuitAddr, joinDht, kad, member, relayServer } from './plain-infrastructure.ts'
 import type { RealmKeys } from '../src/keys.ts'
 import type { FakeClock } from '@holdfast/test-utils'
 import type { ContentRouting, Libp2p, PeerId, PeerInfo } from '@libp2p/interface'
-import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
 
 const KEYS = deriveKeys(PSK)
 const OTHER_KEYS = deriveKeys(OTHER_PSK)
 /** the middle of an epoch of Unix time: nowhere near a boundary */
 const NOW = 20_000 * RENDEZVOUS_EPOCH + RENDEZVOUS_EPOCH / 2
 const EPOCH = 20_000
-
-type DhtNode = Libp2p<{ dht: KadDHT }>
-
-/** kad-dht's factory wants the `ping` component, which createNode's typing does not show */
-const kad = (init: KadDHTInit): any => kadDHT({ peerInfoMapper: passthroughMapper, ...init })
-
-/** a plain kad-dht server on the default protocol, not a realm member */
-async function dhtServer (): Promise<DhtNode> {
-  return createNode({ transport: 'tcp', services: { dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } }) as Promise<DhtNode>
-}
-
-/** a plain circuit-relay-v2 server, not a realm member; no limit on relayed connections */
-async function relayServer (): Promise<Libp2p> {
-  return createNode({ transport: 'tcp', services: { relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) } })
-}
-
-/**
- * A DHT client that can dial circuits. Given a relay, it listens only on a reservation there, as
- * a member behind NAT would: the relay is the only way in.
- */
-async function member (relay?: Libp2p, dht = kad({ clientMode: true })): Promise<DhtNode> {
-  const listen = relay == null ? ['/ip4/127.0.0.1/tcp/0'] : [`${relay.getMultiaddrs()[0].toString()}/p2p-circuit`]
-  return createNode({ transport: 'tcp', services: { dht }, config: { addresses: { listen }, transports: [tcp(), circuitRelayTransport()] } }) as Promise<DhtNode>
-}
-
-async function hasCircuitAddr (node: Libp2p): Promise<void> {
-  const has = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
-  if (!has()) {
-    await onceEvent(node, 'self:peer:update', has)
-  }
-}
-
-/** dials the DHT server and resolves once it is in the node's routing table */
-async function joinDht (node: DhtNode, server: DhtNode): Promise<void> {
-  const table = (node.services.dht as any).routingTable
-  const added = new Promise<void>(resolve => {
-    const listener = ({ detail }: CustomEvent<PeerId>): void => {
-      if (detail.equals(server.peerId)) {
-        table.removeEventListener('peer:add', listener)
-        resolve()
-      }
-    }
-    table.addEventListener('peer:add', listener)
-  })
-  await connect(node, server)
-  if ((await table.find(server.peerId)) == null) {
-    await added
-  }
-}
 
 async function collect (providers: AsyncIterable<PeerInfo>): Promise<PeerInfo[]> {
   const out: PeerInfo[] = []
