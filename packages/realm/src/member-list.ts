@@ -157,7 +157,8 @@ export class MemberList {
       }
     }
     for (const [id, entry] of this.seqs) {
-      if (entry.keepUntil <= now && !this.members.has(id)) {
+      // only after keepUntil: at keepUntil itself, an announcement issued `skew` ahead is still acceptable
+      if (entry.keepUntil < now && !this.members.has(id)) {
         this.seqs.delete(id)
       }
     }

@@ -34,6 +34,12 @@ describe('realm policy', () => {
     // an announcement accepted at t (issued up to skew ahead) is stale by t + skew + maxAge + skew
     const t = 1_000
     expect(announcementAge(t + seqRetention(30_000, 10_000) + 1, t + 10_000, 30_000, 10_000)).to.equal('stale')
+    // at exactly t + retention it is still acceptable: the member list keeps the seq until after keepUntil, not at it
+    expect(announcementAge(t + seqRetention(30_000, 10_000), t + 10_000, 30_000, 10_000)).to.equal('ok')
+    for (const [maxAge, skew] of [[3_000, 1_500], [30_000, 0], [1, 1]]) {
+      expect(announcementAge(t + seqRetention(maxAge, skew), t + skew, maxAge, skew), `maxAge ${maxAge}, skew ${skew}, at the retention`).to.equal('ok')
+      expect(announcementAge(t + seqRetention(maxAge, skew) + 1, t + skew, maxAge, skew), `maxAge ${maxAge}, skew ${skew}, 1 ms after`).to.equal('stale')
+    }
   })
 
   it('rejectBackoff doubles from the initial delay and stops at the cap', () => {
