@@ -23,7 +23,7 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** Why an incoming member-list message was rejected */
-export type RejectReason = 'malformed' | 'too-big' | 'unsealed' | 'not-sender' | 'replay' | 'stale'
+export type RejectReason = 'malformed' | 'too-big' | 'unsealed' | 'not-sender' | 'replay' | 'stale' | 'future'
 
 export const SEAL_ANNOUNCEMENT = 'announcement'
 export const SEAL_DHT = 'dht'
@@ -128,8 +128,9 @@ export class Announcements {
       if (!isFreshSeq(this.list.seqOf(from), announcement.seq)) {
         return 'replay'
       }
-      if (announcementAge(this.init.clock.now(), Number(announcement.issuedAt), this.init.maxAge, this.init.skew) !== 'ok') {
-        return 'stale'
+      const age = announcementAge(this.init.clock.now(), Number(announcement.issuedAt), this.init.maxAge, this.init.skew)
+      if (age !== 'ok') {
+        return age
       }
     }
     return { announcement, addrs, relays }

@@ -69,8 +69,9 @@ export class Discovery {
     this.init.clock.clearTimeout(this.timer)
     this.timer = undefined
     this.shutdown.abort()
-    await this.round
+    // first: it aborts the provide round this round may be waiting on
     await this.init.rendezvous.stop()
+    await this.round
   }
 
   private async run (): Promise<void> {

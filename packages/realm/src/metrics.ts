@@ -20,7 +20,7 @@ export class RealmCounters {
     authFailures: {},
     announcementsSent: 0,
     announcementsAccepted: 0,
-    rejected: { malformed: 0, 'too-big': 0, unsealed: 0, 'not-sender': 0, replay: 0, stale: 0 },
+    rejected: { malformed: 0, 'too-big': 0, unsealed: 0, 'not-sender': 0, replay: 0, stale: 0, future: 0 },
     connectionsRejected: { 'auth-failed': 0, 'auth-timeout': 0, denied: 0 },
     reservationsDenied: 0,
     circuitsDenied: 0,

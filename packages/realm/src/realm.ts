@@ -449,6 +449,9 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   private readonly onSelfUpdate = (): void => {
+    if (!this.running || this.leaving) {
+      return
+    }
     // new addresses: the DHT record and the rendezvous are due at once too
     this.records?.stale()
     this.discovery?.now()

@@ -62,4 +62,14 @@ describe('realm discovery through infrastructure it does not own', () => {
     expect(connection.remotePeer.equals(b.peerId)).to.be.true()
     expect(connection.remoteAddr.toString()).to.include(`${relay.peerId.toString()}/p2p-circuit`)
   })
+
+  it('a member alone, whose DHT has no peer yet, stops at once: its provide round is aborted, not waited for', async () => {
+    const relay = await relayServer()
+    const server = await dhtServer()
+    nodes.push(relay, server)
+    const alone = await member(relay, server)
+    // never joins the DHT: kad-dht holds the provide until a first peer, which never comes
+    await alone.stop()
+    expectNoLeaks(alone.services.realm)
+  })
 })
