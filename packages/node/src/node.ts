@@ -5,7 +5,7 @@ import { watermarkConnectionManager } from '@holdfast/connection-manager'
 import { InvalidConfigError } from '@holdfast/interface'
 import { networkSupervisor } from '@holdfast/network-supervisor'
 import { pathSelector } from '@holdfast/path-selector'
-import { DHT_NAMESPACE, deriveKeys, realm, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
+import { DHT_NAMESPACE, deriveKeys, membersOnly, realm, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
 import { reconnector } from '@holdfast/reconnector'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -13,10 +13,11 @@ import { dcutr } from '@libp2p/dcutr'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { FaultTolerance } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { bootstrapDialer } from './bootstrap.ts'
 import { MAX_CONNECTIONS, PING_STREAMS, PRESET_NAMES, PRESETS, REALM_RELAY_RESERVATIONS } from './constants.ts'
 import { connectionGater, defaultListen, transports } from './transports.ts'
 import type { Preset } from './constants.ts'
@@ -38,8 +39,17 @@ import type { Libp2pOptions } from 'libp2p'
 export interface HoldfastNodeOptions {
   /** join this realm: `{ psk }` plus any other realm init. Without it the node has no realm service */
   realm?: RealmInit
-  /** realm relays / bootstrap peers, each with its `/p2p/<id>`: the node holds a reservation on each */
+  /**
+   * relays, each with its `/p2p/<id>`: the node holds a reservation on each. A realm's own relays
+   * authenticate as members; plain ones (any circuit relay v2, go-libp2p's among them) are kept
+   * as the realm's infrastructure
+   */
   relays?: Array<Multiaddr | string>
+  /**
+   * bootstrap peers, each with its `/p2p/<id>`, dialled at start: plain libp2p nodes such as DHT
+   * servers, kept as the realm's infrastructure; the realm's members rendezvous through their DHT
+   */
+  bootstrap?: Array<Multiaddr | string>
   /**
    * keep-alive and idle settings of the services
    *
@@ -66,6 +76,8 @@ export interface HoldfastServices extends Record<string, unknown> {
   dcutr: unknown
   pubsub: GossipSub
   dht: KadDHT
+  /** with a realm: a client of the public-protocol DHT (`/ipfs/kad/1.0.0`), where members rendezvous through plain DHT servers */
+  rendezvous?: KadDHT
   broadcaster: CleanupBroadcaster
   /** the holdfast connection manager (`connectionManager` is libp2p's own component) */
   connections: WatermarkConnectionManagerService
@@ -96,7 +108,8 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     throw new InvalidConfigError(`preset must be one of ${PRESET_NAMES.join(', ')}`, 'preset')
   }
   const settings = PRESETS[preset]
-  const relays = parseRelays(options.relays ?? [])
+  const relays = parsePeers(options.relays ?? [], 'relays')
+  const bootstrap = parsePeers(options.bootstrap ?? [], 'bootstrap')
   // throws InvalidConfigError for a bad PSK (without echoing it), before any socket opens
   const realmId = options.realm == null ? undefined : deriveKeys(options.realm.psk).realmId
 
@@ -111,15 +124,15 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     pubsub: gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
     dht: realmId == null
       ? kadDHT({ clientMode: preset === 'server' || preset === 'test' ? false : undefined })
-      : kadDHT({
-        // a private DHT of the realm's members: its own protocol, the realm's records, LAN and loopback addresses kept
+      // a private DHT of the realm's members: its own protocol, the realm's records, LAN and loopback addresses kept; it serves members only
+      : membersOnly(kadDHT({
         protocol: `/holdfast/realm/${realmId}/kad/1.0.0`,
         clientMode: options.relayServer === true || preset === 'server' || preset === 'test' ? false : undefined,
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: preset === 'test',
         validators: { [DHT_NAMESPACE]: realmDhtValidator },
         selectors: { [DHT_NAMESPACE]: realmDhtSelector }
-      }),
+      })),
     paths: pathSelector({ preset, ...(settings.upgradeTimeoutMs == null ? {} : { upgradeTimeoutMs: settings.upgradeTimeoutMs }) }),
     reconnector: reconnector(),
     network: networkSupervisor()
@@ -127,8 +140,17 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
   if (options.relayServer === true) {
     services.relay = circuitRelayServer(realmId == null ? {} : { reservations: REALM_RELAY_RESERVATIONS })
   }
+  if (bootstrap.length > 0) {
+    services.bootstrap = bootstrapDialer(bootstrap)
+  }
   if (options.realm != null) {
-    services.realm = realm({ announceInterval: settings.announceInterval, ...options.realm })
+    // the public DHT, as a client: members meet through plain DHT servers without being listed there
+    services.rendezvous = kadDHT({ clientMode: true, peerInfoMapper: preset === 'test' ? passthroughMapper : removePrivateAddressesMapper })
+    services.realm = realm({
+      announceInterval: settings.announceInterval,
+      ...options.realm,
+      infrastructure: [...relays, ...bootstrap, ...(options.realm.infrastructure ?? [])]
+    })
   }
 
   const listen = [
@@ -162,16 +184,16 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
   }) as unknown as Promise<HoldfastNode>
 }
 
-function parseRelays (relays: Array<Multiaddr | string>): Multiaddr[] {
-  return relays.map(relay => {
+function parsePeers (peers: Array<Multiaddr | string>, option: 'relays' | 'bootstrap'): Multiaddr[] {
+  return peers.map(peer => {
     let ma: Multiaddr
     try {
-      ma = typeof relay === 'string' ? multiaddr(relay) : relay
+      ma = typeof peer === 'string' ? multiaddr(peer) : peer
     } catch {
-      throw new InvalidConfigError(`relays: not a multiaddr: ${String(relay)}`, 'relays')
+      throw new InvalidConfigError(`${option}: not a multiaddr: ${String(peer)}`, option)
     }
     if (ma.getComponents().find(c => c.name === 'p2p') == null) {
-      throw new InvalidConfigError(`relays: ${ma.toString()} has no /p2p/<peer id>`, 'relays')
+      throw new InvalidConfigError(`${option}: ${ma.toString()} has no /p2p/<peer id>`, option)
     }
     return ma
   })

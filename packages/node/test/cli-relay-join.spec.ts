@@ -4,9 +4,18 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { createInterface } from 'node:readline'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
+import { createLibp2p } from 'libp2p'
 import { renderView } from '../src/cli/join.ts'
 import { CLI, ENV, holdfast, requireBuiltBin } from './fixtures/bin.ts'
+import type { Libp2p } from '@libp2p/interface'
 import type { ChildProcess } from 'node:child_process'
 import type { Server } from 'node:net'
 
@@ -66,6 +75,22 @@ class Running {
   }
 }
 
+/** what many public nodes are: a circuit relay v2 and a DHT server, plain js-libp2p, no realm */
+async function plainRelay (): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }),
+      dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
+    }
+  })
+}
+
 async function listening (server: Server, port = 0): Promise<number> {
   await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
   return (server.address() as { port: number }).port
@@ -84,6 +109,7 @@ describe('holdfast relay / join', () => {
   let pskFile: string
   let running: Running[] = []
   let servers: Server[] = []
+  let nodes: Libp2p[] = []
 
   const start = (...args: string[]): Running => {
     const proc = new Running(args)
@@ -107,6 +133,8 @@ describe('holdfast relay / join', () => {
     running = []
     await Promise.all(servers.map(async server => new Promise(resolve => server.close(resolve))))
     servers = []
+    await Promise.all(nodes.map(async node => node.stop()))
+    nodes = []
   })
 
   after(async () => {
@@ -127,6 +155,7 @@ describe('holdfast relay / join', () => {
     const [joinedA, joinedB] = await Promise.all([a.event(() => true), b.event(() => true)])
     expect(joinedA).to.include({ type: 'joined' }).and.have.property('relays').that.deep.equals([tcpAddr])
     expect(joinedB).to.include({ type: 'joined' }).and.have.property('relays').that.deep.equals([wsAddr])
+    expect(joinedA.plainRelays, 'the holdfast relay is a member of the realm').to.deep.equal([])
     expect(joinedA.realm).to.equal(joinedB.realm)
 
     // each learns of the other through the relay only
@@ -144,6 +173,25 @@ describe('holdfast relay / join', () => {
     expect(await b.event(e => e.type === 'member:left' && e.peer === joinedA.peerId)).to.include({ reason: 'left' })
     expect(await b.interrupt()).to.deep.equal({ code: 0, stderr: '' })
     expect(await relay.interrupt()).to.deep.equal({ code: 0, stderr: '' })
+  })
+
+  it('join --relay <a plain relay that also serves a DHT> (no realm, no PSK): the join says the relay is plain, and two joins meet through it', async function () {
+    this.timeout(30_000)
+    const plain = await plainRelay()
+    nodes.push(plain)
+    const relayAddr = plain.getMultiaddrs()[0].toString()
+    const a = start('join', '--json', '--preset', 'test', '--psk-file', pskFile, '--relay', relayAddr)
+    const b = start('join', '--json', '--preset', 'test', '--psk-file', pskFile, '--relay', relayAddr)
+    const [joinedA, joinedB] = await Promise.all([a.event(e => e.type === 'joined'), b.event(e => e.type === 'joined')])
+    expect(joinedA).to.have.property('relays').that.deep.equals([relayAddr])
+    expect(joinedA).to.have.property('plainRelays').that.deep.equals([relayAddr])
+    // they rendezvous on the relay's DHT, then reach each other through its circuits
+    await Promise.all([
+      a.event(e => e.type === 'member:joined' && e.peer === joinedB.peerId),
+      b.event(e => e.type === 'member:joined' && e.peer === joinedA.peerId)
+    ])
+    expect(await a.interrupt()).to.deep.equal({ code: 0, stderr: '' })
+    expect(await b.interrupt()).to.deep.equal({ code: 0, stderr: '' })
   })
 
   it('relay --key-file keeps its peer ID across runs; the key file is created with mode 0600', async function () {
@@ -246,7 +294,8 @@ describe('holdfast relay / join', () => {
     const lines = renderView({
       self: '12D3KooWSELFselfSELFselfSELFselfSELFselfSELFselfSELF03',
       realm: 'd90cf08b408bddcd10db8e8d4c7edda9',
-      relays: 1,
+      relays: 2,
+      plainRelays: 1,
       members: [
         { peer: relay, relay: true, path: 'direct/tcp', mode: 'direct-primary', rttMs: 0.42, reconnector: 'connected' },
         { peer: member, relay: false }
@@ -254,7 +303,7 @@ describe('holdfast relay / join', () => {
       lastAction: { action: 'probe', success: true, durationMs: 12.3, agoMs: 3_000 },
       lastEvent: { type: 'member:joined', peer: member, agoMs: 200 }
     })
-    expect(lines[0]).to.equal('holdfast join: 12D3…lfSELF03 in realm d90cf08b…, 1 relay(s) reached (Ctrl-C to leave)')
+    expect(lines[0]).to.equal('holdfast join: 12D3…lfSELF03 in realm d90cf08b…, 2 relay(s) reached: 1 of the realm, 1 plain (Ctrl-C to leave)')
     expect(lines[1]).to.equal('network: last action probe ok in 12 ms, 3 s ago')
     const table = lines.slice(3, 6)
     expect(table[0].split(/\s{2,}/)).to.deep.equal(['member', 'path', 'mode', 'rtt', 'reconnector'])
@@ -264,7 +313,7 @@ describe('holdfast relay / join', () => {
     expect(table[1].indexOf('direct/tcp')).to.equal(table[0].indexOf('path'))
     expect(lines.at(-1)).to.equal('last event: member:joined 12D3…MEMB0002, just now')
 
-    const empty = renderView({ self: relay, realm: 'd90cf08b408bddcd10db8e8d4c7edda9', relays: 1, members: [] })
+    const empty = renderView({ self: relay, realm: 'd90cf08b408bddcd10db8e8d4c7edda9', relays: 1, plainRelays: 0, members: [] })
     expect(empty).to.include('(no members yet)')
     expect(empty[1]).to.equal('network: last action none yet')
   })

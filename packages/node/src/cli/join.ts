@@ -42,6 +42,8 @@ export interface ViewState {
   self: string
   realm: string
   relays: number
+  /** of those, the plain relays (not realm members: the realm's infrastructure) */
+  plainRelays: number
   members: ViewMember[]
   lastAction?: { action: RecoveryAction, success: boolean, durationMs: number, agoMs: number }
   lastEvent?: { type: string, peer?: string, agoMs: number }
@@ -72,7 +74,7 @@ export function renderView (state: ViewState): string[] {
   ]
   const table = formatTable(rows)
   return [
-    `holdfast join: ${short(state.self)} in realm ${state.realm.slice(0, 8)}…, ${state.relays} relay(s) reached (Ctrl-C to leave)`,
+    `holdfast join: ${short(state.self)} in realm ${state.realm.slice(0, 8)}…, ${state.relays} relay(s) reached: ${state.relays - state.plainRelays} of the realm, ${state.plainRelays} plain (Ctrl-C to leave)`,
     `network: last action ${action}`,
     '',
     ...table,
@@ -88,6 +90,7 @@ class LiveView {
   private readonly io: CommandIo
   private readonly relayIds: Set<string>
   private reached = 0
+  private plain = 0
   private lines = 0
   private timer?: ReturnType<typeof setInterval>
   private lastAction?: { action: RecoveryAction, success: boolean, durationMs: number, at: number }
@@ -114,8 +117,9 @@ class LiveView {
     }
   }
 
-  start (reached: number): void {
+  start (reached: number, plain: number): void {
     this.reached = reached
+    this.plain = plain
     this.draw()
     this.timer = setInterval(() => { this.draw() }, REDRAW_INTERVAL_MS)
   }
@@ -145,6 +149,7 @@ class LiveView {
       self: this.node.peerId.toString(),
       realm: realm.id,
       relays: this.reached,
+      plainRelays: this.plain,
       members,
       lastAction: this.lastAction == null ? undefined : { ...this.lastAction, agoMs: now - this.lastAction.at },
       lastEvent: this.lastEvent == null ? undefined : { ...this.lastEvent, agoMs: now - this.lastEvent.at }
@@ -156,29 +161,32 @@ class LiveView {
 
 /**
  * The node starts with `NO_FATAL`, so an unreachable relay does not fail it: dial each relay
- * and run the realm auth on it, all within `timeout` from now. Dials need a started node, and
- * libp2p's start waits for a reservation on every relay (under its own timeouts: 5 s to dial,
- * 5 s to reserve), so the start is inside the bound too. Resolves with the relays reached
- * (none when interrupted), throws when none was.
+ * and run the realm auth on it, all within `timeout` from now. A relay that answers but is not
+ * a member is a plain relay (any circuit relay v2): it is kept, as the realm's infrastructure.
+ * Dials need a started node, and libp2p's start waits for a reservation on every relay (under
+ * its own timeouts: 5 s to dial, 5 s to reserve), so the start is inside the bound too.
+ * Resolves with the relays reached (none when interrupted), throws when none was.
  */
-async function reachRelays (node: HoldfastRealmNode, starting: Promise<void>, relays: Multiaddr[], timeout: number, signal: AbortSignal): Promise<{ reached: string[], unreachable: string[] }> {
+async function reachRelays (node: HoldfastRealmNode, starting: Promise<void>, relays: Multiaddr[], timeout: number, signal: AbortSignal): Promise<{ reached: string[], plain: string[], unreachable: string[] }> {
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeout)])
-  const results = await Promise.allSettled(relays.map(async relay => {
+  const results = await Promise.allSettled(relays.map(async (relay): Promise<boolean> => {
+    let connection
     try {
       await raceSignal(starting, deadline)
-      const connection = await node.dial(relay, { signal: deadline })
-      await node.services.realm.authenticate(connection, { signal: deadline })
+      connection = await node.dial(relay, { signal: deadline })
     } catch (err) {
-      const why = deadline.aborted ? `no answer within ${timeout} ms` : reason(err)
-      throw new Error(`${relay.toString()}: ${why}${(err as any)?.name === 'RealmAuthError' ? ' (not a relay of this realm?)' : ''}`)
+      throw new Error(`${relay.toString()}: ${deadline.aborted ? `no answer within ${timeout} ms` : reason(err)}`)
     }
+    // true: a member of the realm; false: a plain relay
+    return node.services.realm.authenticate(connection, { signal: deadline }).then(() => true, () => false)
   }))
   const reached = relays.filter((_, i) => results[i].status === 'fulfilled').map(String)
+  const plain = relays.filter((_, i) => { const result = results[i]; return result.status === 'fulfilled' && !result.value }).map(String)
   const unreachable = results.flatMap(result => result.status === 'rejected' ? [String(result.reason.message)] : [])
   if (reached.length === 0 && !signal.aborted) {
     throw new CliError(relays.length === 1 ? `cannot reach relay ${unreachable[0]}` : `cannot reach any relay: ${unreachable.join('; ')}`)
   }
-  return { reached, unreachable }
+  return { reached, plain, unreachable }
 }
 
 export const join: Command = {
@@ -208,14 +216,14 @@ export const join: Command = {
     const starting = Promise.resolve(node.start()).finally(() => { startSettled = true })
     starting.catch(() => {}) // awaited by reachRelays, within --timeout
     try {
-      const { reached, unreachable } = await reachRelays(node, starting, relays, timeout, io.signal)
+      const { reached, plain, unreachable } = await reachRelays(node, starting, relays, timeout, io.signal)
       if (io.signal.aborted) {
         return 0
       }
       if (view != null) {
-        view.start(reached.length)
+        view.start(reached.length, plain.length)
       } else {
-        printer.print(record('joined', { peerId: node.peerId, realm: node.services.realm.id, relays: reached, ...(unreachable.length > 0 ? { unreachable } : {}) }))
+        printer.print(record('joined', { peerId: node.peerId, realm: node.services.realm.id, relays: reached, plainRelays: plain, ...(unreachable.length > 0 ? { unreachable } : {}) }))
         printer.release()
       }
       await once(io.signal, 'abort')
