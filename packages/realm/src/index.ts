@@ -4,9 +4,11 @@
  * A realm is a private group of libp2p peers that share a pre-shared key (PSK). Inside the
  * realm a peer is reached by its peer ID alone; outside it an address is needed.
  *
- * - every new connection runs the realm auth protocol in both directions (HMAC over both peer IDs and two fresh nonces, so a recorded proof is worthless elsewhere); members are tagged and protected `realm-member` and marked ready (`realm-auth`) on the cleanup broadcaster;
- * - members announce themselves on a sealed (AES-256-GCM), StrictSign gossipsub topic whose validator rejects anything that does not open, is not the sender's own or replays an old sequence number; members not heard from for `memberTtl` expire;
- * - `realm.connect(peerId)` resolves addresses from the peer store, the member list, the realm DHT, relays' address books and a relay both sides hold reservations on, and resolves once the peer is authenticated;
+ * - every new connection runs the realm auth protocol (HMAC over both peer IDs, two fresh nonces and the prover's seq, so a recorded proof is worthless elsewhere); members are tagged and protected `realm-member` and marked ready (`realm-auth`) on the cleanup broadcaster;
+ * - the realm is an access boundary: by default (`exclusive`) a peer that is neither a member nor named `infrastructure` is disconnected when its auth fails or times out, and denied for a capped backoff; the realm DHT (`membersOnly`), relay and address book serve members only in every mode;
+ * - members announce themselves on a sealed (AES-256-GCM), StrictSign gossipsub topic whose validator rejects anything that does not open, is not the sender's own, is dated too old or too far ahead, or replays an old sequence number (kept past a member's departure, so it cannot come back); members not heard from for `memberTtl` expire;
+ * - members rendezvous on any kad-dht under a key derived from the PSK, so plain relays and DHT servers (go-libp2p's among them) can introduce them without listing them;
+ * - `realm.connect(peerId)` resolves addresses from the peer store, the member list, the realm DHT, relays' address books, a relay both sides hold reservations on and the rendezvous, and resolves once the peer is authenticated;
  * - `connectNode(node, target)` is the node-level dial: a bare peer ID with no known address is an `AddressRequiredError`.
  *
  * @example
