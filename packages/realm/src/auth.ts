@@ -165,7 +165,8 @@ export class RealmAuth {
     const signal = opts.signal == null ? pending.controller.signal : AbortSignal.any([pending.controller.signal, opts.signal])
     let stream: Stream | undefined
     try {
-      stream = await connection.newStream(this.protocol, { runOnLimitedConnection: true, signal })
+      // optimistic: the protocol name goes out with the nonce, one round trip less; a peer without it fails on the first read
+      stream = await connection.newStream(this.protocol, { runOnLimitedConnection: true, negotiateFully: false, signal })
       const pb = pbStream(stream, { maxDataLength: this.init.maxMessageSize }).pb(AuthMessage)
       const { self, remote } = this.ids(connection)
       const ownNonce = randomNonce(NONCE_LENGTH)
@@ -231,8 +232,11 @@ export class RealmAuth {
   }
 }
 
-/** what the length-prefixed protobuf reader throws for bytes that are not an auth message */
-const MALFORMED = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'UnexpectedEOFError', 'MaxLengthError', 'MaxSizeError', 'ParseError', 'CodeError', 'RangeError'])
+/**
+ * what the length-prefixed protobuf reader throws for bytes that are not an auth message (an
+ * early end of stream is not among them: a connection cut mid-exchange says nothing about the peer)
+ */
+const MALFORMED = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'MaxLengthError', 'MaxSizeError', 'ParseError', 'CodeError', 'RangeError'])
 
 function reasonOf (err: any): AuthFailure {
   if (err instanceof AuthFailed) {

@@ -12,7 +12,7 @@ import { NotRealmMemberError } from '@holdfast/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { AuthFailed } from './auth.ts'
 import { PeerUnreachableError } from './errors.ts'
-import { isCircuit, relayAddrs } from './policy.ts'
+import { isCircuit, provesNonMember, relayAddrs } from './policy.ts'
 import type { AddressSource } from './policy.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
@@ -35,9 +35,6 @@ export interface ConnectorInit {
   dial(peer: PeerId, addrs: Multiaddr[], opts: AbortOptions): Promise<Connection>
   authenticate(connection: Connection, opts: AbortOptions): Promise<void>
 }
-
-/** auth failures that mean the peer answered and is not of this realm */
-const NOT_A_MEMBER = new Set(['bad-proof', 'refused', 'unsupported', 'malformed'])
 
 export class Connector {
   /** where the last successful `connect` found its addresses (tests and diagnostics) */
@@ -77,7 +74,7 @@ export class Connector {
         return connection
       } catch (err: any) {
         opts.signal?.throwIfAborted()
-        if (err instanceof AuthFailed && NOT_A_MEMBER.has(err.reason)) {
+        if (err instanceof AuthFailed && provesNonMember(err.reason)) {
           throw new NotRealmMemberError('The peer was reached and failed to prove realm membership')
         }
         this.init.log('connect %p via %s: auth failed: %e', peer, source, err)

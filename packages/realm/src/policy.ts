@@ -177,12 +177,19 @@ export interface AuthFailureFacts {
 export interface AuthFailureVerdict {
   /** count it as a failed auth */
   count: boolean
-  /** it proved another key: out of the member list (`member:left`, `auth-failed`) */
+  /** a listed member answered and is not of this realm now: out of the member list (`member:left`, `auth-failed`) */
   expel: boolean
   /** close the connection, as this rejection */
   close?: 'auth-failed' | 'auth-timeout'
   /** deny the peer for its backoff */
   deny: boolean
+}
+
+const NOT_A_MEMBER = new Set(['bad-proof', 'refused', 'unsupported', 'malformed'])
+
+/** an auth failure that says the peer answered and is not of this realm (now): a wrong proof, a refusal, no realm protocol, garbage */
+export function provesNonMember (reason: string): boolean {
+  return NOT_A_MEMBER.has(reason)
 }
 
 /** failures that say nothing about the peer: a closed connection, our own stop, a second stream */
@@ -199,7 +206,7 @@ export function authFailureVerdict (facts: AuthFailureFacts): AuthFailureVerdict
   if (facts.infrastructure || facts.reason === 'not-running') {
     return { count: false, expel: false, deny: false }
   }
-  const expel = facts.known && facts.reason === 'bad-proof'
+  const expel = facts.known && provesNonMember(facts.reason)
   if (NO_VERDICT.has(facts.reason) || !facts.exclusive || facts.connected || (facts.outbound && facts.reason === 'unsupported')) {
     return { count: true, expel, deny: false }
   }

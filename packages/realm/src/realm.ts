@@ -322,7 +322,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       this.log('realm auth with %p on %s failed (%s): %s', peer, connection.id, reason, err.message)
     }
     if (verdict.expel) {
-      // it proved a different key: whatever it announced before, it is not of this realm now
+      // it answered and is not of this realm now, whatever it announced before
       this.list.remove(peer, 'auth-failed')
     }
     if (verdict.deny) {

@@ -1,6 +1,7 @@
 import { connect, createFakeClock, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
-import { createMember, joined, onceRealm, subscribed, topicOf } from './fixtures.ts'
+import { createMember, joined, onceRealm, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
 import type { RealmNode } from './fixtures.ts'
 
 describe('realm member list', () => {
@@ -106,5 +107,31 @@ describe('realm member list', () => {
     await clock.tickAsync(1_200)
     await clock.tickAsync(1_200)
     expect(a.services.realm.stats().announcementsSent).to.be.at.least(sent + 2)
+  })
+
+  it('a listed member that answers and is not of the realm any more leaves with auth-failed, unprotected', async () => {
+    const clock = createFakeClock()
+    const privateKey = await generateKeyPair('Ed25519')
+    const [a, hub] = nodes = await Promise.all([createMember({ clock }), createMember({ clock })])
+    const c = await createMember({ clock }, { config: { privateKey } })
+    nodes.push(c)
+    await connect(a, hub)
+    await connect(c, hub)
+    await Promise.all([subscribed(hub, c.peerId, topicOf(a)), subscribed(a, hub.peerId, topicOf(a))])
+    const learned = joined(a, c.peerId)
+    await c.services.realm.announce()
+    await learned
+    // the same peer ID comes back with another PSK, and a dials it
+    await c.stop()
+    const other = await createMember({ clock, psk: OTHER_PSK, exclusive: false }, { config: { privateKey } })
+    nodes.push(other)
+    const left = onceRealm(a, 'member:left', d => d.peer.equals(c.peerId))
+    await a.dial(other.getMultiaddrs())
+    expect(await left).to.have.property('reason', 'auth-failed')
+    expect(a.services.realm.isMember(c.peerId)).to.be.false()
+    expect((await a.peerStore.get(c.peerId)).tags.has('realm-member')).to.be.false()
+    // a dialled it itself and it speaks no realm protocol of a's: kept as a plain peer, not denied
+    expect(a.services.realm.stats().authFailures.unsupported).to.equal(1)
+    expect(a.services.realm.stats().connectionsRejected['auth-failed']).to.equal(0)
   })
 })

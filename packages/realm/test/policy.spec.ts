@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { announcementAge, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
+import { announcementAge, authFailureVerdict, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
 
 describe('realm policy', () => {
   it('nextAnnounceDelay stays within ± jitter of the interval', () => {
@@ -86,5 +86,24 @@ describe('realm policy', () => {
       '/ip4/9.9.9.9/tcp/1/p2p-circuit',
       '/ip4/1.2.3.4/tcp/1'
     ])).to.deep.equal(['/ip4/9.9.9.9/tcp/1/p2p/R'])
+  })
+
+  it('authFailureVerdict: who is closed, denied or expelled', () => {
+    const facts = { reason: 'bad-proof', outbound: false, infrastructure: false, known: false, connected: false, exclusive: true }
+    const verdict = (over: Partial<typeof facts>): ReturnType<typeof authFailureVerdict> => authFailureVerdict({ ...facts, ...over })
+    expect(verdict({})).to.deep.equal({ count: true, expel: false, close: 'auth-failed', deny: true })
+    expect(verdict({ reason: 'timeout' })).to.deep.equal({ count: true, expel: false, close: 'auth-timeout', deny: true })
+    expect(verdict({ exclusive: false }), 'not exclusive: counted only').to.deep.equal({ count: true, expel: false, deny: false })
+    expect(verdict({ infrastructure: true }), 'infrastructure never authenticates').to.deep.equal({ count: false, expel: false, deny: false })
+    expect(verdict({ reason: 'not-running' })).to.deep.equal({ count: false, expel: false, deny: false })
+    for (const reason of ['closed', 'duplicate-stream']) {
+      expect(verdict({ reason }), reason).to.deep.equal({ count: true, expel: false, deny: false })
+    }
+    expect(verdict({ connected: true }), 'authenticated on another connection').to.deep.equal({ count: true, expel: false, deny: false })
+    expect(verdict({ outbound: true, reason: 'unsupported' }), 'a plain peer this node dialled').to.deep.equal({ count: true, expel: false, deny: false })
+    expect(verdict({ outbound: false, reason: 'unsupported' }), 'a plain peer that dialled in').to.deep.equal({ count: true, expel: false, close: 'auth-failed', deny: true })
+    expect(verdict({ known: true, reason: 'timeout' }), 'a listed member with a stalled stream: closed, not denied').to.deep.equal({ count: true, expel: false, close: 'auth-timeout', deny: false })
+    expect(verdict({ known: true }), 'a listed member with a wrong proof').to.deep.equal({ count: true, expel: true, close: 'auth-failed', deny: true })
+    expect(verdict({ known: true, exclusive: false, reason: 'unsupported' })).to.deep.equal({ count: true, expel: true, deny: false })
   })
 })
