@@ -4,7 +4,7 @@ import { realm } from '../src/index.ts'
 import type { Realm, RealmEvents, RealmInit } from '../src/index.ts'
 import type { NodeOptions } from '@holdfast/test-utils'
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 
 export type RealmNode = Libp2p<{ identify: unknown, ping: unknown, pubsub: GossipSub, realm: Realm }>
 
@@ -61,4 +61,34 @@ export async function subscribed (node: RealmNode, peer: PeerId, topic: string):
 
 export function topicOf (node: RealmNode): string {
   return `/holdfast/realm/${node.services.realm.id}/members/1.0.0`
+}
+
+export interface Watched {
+  connection: Connection
+  /** ms from this end's `connection:open` to its `connection:close` */
+  held: Promise<number>
+}
+
+/** the next connection `node` opens to `peer` (and for which `filter` holds), timed from its `connection:open` to its `connection:close` */
+export async function watchNext (node: Libp2p<any>, peer: PeerId, filter: (c: Connection) => boolean = () => true): Promise<Watched> {
+  return new Promise(resolve => {
+    const onOpen = ({ detail: connection }: CustomEvent<Connection>): void => {
+      if (!connection.remotePeer.equals(peer) || !filter(connection)) {
+        return
+      }
+      node.removeEventListener('connection:open', onOpen)
+      const opened = performance.now()
+      const held = new Promise<number>(resolve => {
+        const onClose = ({ detail }: CustomEvent<Connection>): void => {
+          if (detail.id === connection.id) {
+            node.removeEventListener('connection:close', onClose)
+            resolve(performance.now() - opened)
+          }
+        }
+        node.addEventListener('connection:close', onClose)
+      })
+      resolve({ connection, held })
+    }
+    node.addEventListener('connection:open', onOpen)
+  })
 }
