@@ -383,14 +383,26 @@ describe('the realm as an access boundary', () => {
         await clock.tickAsync(AUTH_TIMEOUT)
         await rejected
       }
+      /** whether the member's gate turns a dial away; a dial may resolve before the gate looked (see redialDenied): then the member opening it or the outsider losing it says */
       const denied = async (): Promise<boolean> => {
+        const memberOpened = onceEvent(member, 'connection:open', c => c.remotePeer.equals(outsider.peerId))
+        let connection: Connection
         try {
-          const connection = await outsider.dial(member.getMultiaddrs())
-          await connection.close()
-          return false
+          connection = await outsider.dial(member.getMultiaddrs())
         } catch {
           return true
         }
+        const lost = new Promise<boolean>(resolve => {
+          if (connection.status !== 'open') {
+            resolve(true)
+          }
+          connection.addEventListener('close', () => { resolve(true) }, { once: true })
+        })
+        const turnedAway = await Promise.race([memberOpened.then(() => false), lost])
+        if (!turnedAway) {
+          await connection.close()
+        }
+        return turnedAway
       }
 
       await failOnce()
