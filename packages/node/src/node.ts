@@ -121,7 +121,11 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     ping: ping(PING_STREAMS),
     autonat: autoNAT(),
     dcutr: dcutr(),
-    pubsub: gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
+    // an exclusive realm's gossip is for members and infrastructure only: an outsider on the
+    // topic, for the seconds before its auth times out, would learn who the members are
+    pubsub: options.realm != null && options.realm.exclusive !== false
+      ? membersOnly(gossipsub({ heartbeatInterval: settings.gossipHeartbeat }))
+      : gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
     dht: realmId == null
       ? kadDHT({ clientMode: preset === 'server' || preset === 'test' ? false : undefined })
       // a private DHT of the realm's members: its own protocol, the realm's records, LAN and loopback addresses kept; it serves members only

@@ -430,9 +430,9 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.announcements.forgetOwnRecord()
   }
 
-  /** a new peer on the topic: announce soon, since it missed everything before */
+  /** a new member on the topic: announce soon, since it missed everything before (an outsider's subscription is no reason) */
   private readonly onSubscriptionChange = (event: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (event.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) {
+    if (this.list.isConnected(event.detail.peerId) && event.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) {
       this.timers.soon()
     }
   }

@@ -9,16 +9,14 @@ import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { FaultTolerance } from '@libp2p/interface'
-import { kadDHT, passthroughMapper, Record as DhtEnvelope } from '@libp2p/kad-dht'
 import { tcp } from '@libp2p/tcp'
-import { lpStream } from '@libp2p/utils'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { createDhtRecord } from '../src/dht.ts'
-import { deriveKeys, DHT_NAMESPACE, dhtKey, membersOnly, realmDhtSelector, realmDhtValidator } from '../src/index.ts'
+import { deriveKeys, dhtKey, membersOnly, realmDhtValidator } from '../src/index.ts'
 import { createMember, joined, onceRealm, PSK, subscribed, topicOf, watchNext } from './fixtures.ts'
+import { putValue, realmKad, storesRecord } from './kad-wire.ts'
 import type { RealmNode } from './fixtures.ts'
 import type { NodeOptions } from '@holdfast/test-utils'
 import type { GossipSub } from '@libp2p/gossipsub'
@@ -161,15 +159,6 @@ async function createCircuitOutsider (listen: string[] = []): Promise<Libp2p<any
 
 // ---- the realm DHT ----
 
-const kadInit = {
-  protocol: KAD_PROTOCOL,
-  clientMode: false,
-  peerInfoMapper: passthroughMapper,
-  allowQueryWithZeroPeers: true,
-  validators: { [DHT_NAMESPACE]: realmDhtValidator },
-  selectors: { [DHT_NAMESPACE]: realmDhtSelector }
-}
-
 /** kad-dht's routing table, which its public types leave out */
 interface RoutingTable extends EventTarget {
   find(peer: PeerId): Promise<unknown>
@@ -177,9 +166,6 @@ interface RoutingTable extends EventTarget {
 
 type RealmKad = KadDHT & { routingTable: RoutingTable }
 type DhtNode = RealmNode & Libp2p<{ dht: RealmKad }>
-
-/** the realm's kad-dht; typed loosely, as createLibp2p's service map cannot see that membersOnly hands it every component */
-const realmKad = (): any => kadDHT(kadInit)
 
 async function inRoutingTable (node: Libp2p<{ dht: RealmKad }>, peer: PeerId): Promise<void> {
   const table = node.services.dht.routingTable
@@ -195,45 +181,6 @@ async function inRoutingTable (node: Libp2p<{ dht: RealmKad }>, peer: PeerId): P
     }
     table.addEventListener('peer:add', listener)
   })
-}
-
-function varint (n: number): number[] {
-  const out: number[] = []
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80)
-    n >>>= 7
-  }
-  out.push(n)
-  return out
-}
-
-/** kad-dht's wire message `{ type: PUT_VALUE (0), key, record }`, encoded by hand: kad-dht does not export its codec */
-function putValueMessage (key: Uint8Array, value: Uint8Array): Uint8Array {
-  const record = new DhtEnvelope(key, value, new Date()).serialize()
-  const field = (no: number, bytes: Uint8Array): number[] => [...varint((no << 3) | 2), ...varint(bytes.length), ...bytes]
-  return Uint8Array.from([0x08, 0x00, ...field(2, key), ...field(3, record)])
-}
-
-/** sends one PUT_VALUE on a fresh kad stream: resolves with the reply, rejects when the stream is refused */
-async function putValue (connection: Connection, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
-  const stream = await connection.newStream(KAD_PROTOCOL)
-  const lp = lpStream(stream)
-  await lp.write(putValueMessage(key, value))
-  const reply = await lp.read({ signal: AbortSignal.timeout(AUTH_TIMEOUT + MARGIN) })
-  await stream.close()
-  return reply.subarray()
-}
-
-/** whether `node` keeps a kad-dht record under `key` (its datastore key is `/dht/record/<base32 key>`) */
-async function storesRecord (node: Libp2p<any>, key: Uint8Array): Promise<boolean> {
-  const wanted = `/dht/record/${uint8ArrayToString(key, 'base32')}`
-  const { datastore } = (node as unknown as { components: { datastore: { query(q: { prefix: string }): AsyncIterable<{ key: { toString(): string } }> } } }).components
-  for await (const { key: stored } of datastore.query({ prefix: '/dht/record' })) {
-    if (stored.toString() === wanted) {
-      return true
-    }
-  }
-  return false
 }
 
 async function drain (events: AsyncIterable<QueryEvent>): Promise<QueryEvent[]> {
@@ -552,7 +499,7 @@ describe('the realm as an access boundary', () => {
     await realmDhtValidator(key, value)
 
     let denied = a.services.realm.stats().accessDenied
-    await expect(putValue(toA, key, value), 'PUT_VALUE from the outsider').to.eventually.be.rejected()
+    await expect(putValue(toA, KAD_PROTOCOL, key, value, AUTH_TIMEOUT + MARGIN), 'PUT_VALUE from the outsider').to.eventually.be.rejected()
     expect(a.services.realm.stats().accessDenied).to.be.above(denied)
     expect(await storesRecord(a, key)).to.be.false()
     // the high-level put gets no further: it learns no peer to put to
@@ -569,7 +516,7 @@ describe('the realm as an access boundary', () => {
     expect(await a.services.dht.routingTable.find(outsider.peerId), 'the outsider is not in a\'s routing table').to.be.undefined()
 
     // positive control: the same bytes from a member are stored, found by another member, and a member learns of a
-    expect((await putValue(memberBToA, key, value)).byteLength, 'a replies to the member').to.be.above(0)
+    expect((await putValue(memberBToA, KAD_PROTOCOL, key, value, AUTH_TIMEOUT + MARGIN)).byteLength, 'a replies to the member').to.be.above(0)
     expect(await storesRecord(a, key)).to.be.true()
     const found = (await drain(b.services.dht.get(key))).find(e => e.name === 'VALUE')
     expect(found?.name === 'VALUE' ? found.value : undefined).to.deep.equal(value)

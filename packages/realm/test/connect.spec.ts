@@ -1,13 +1,12 @@
 import { pathSelector } from '@holdfast/path-selector'
-import { connect, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
-import { createNode } from '@holdfast/test-utils'
+import { connect, createNode, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { FaultTolerance } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
-import { connectNode, deriveKeys, DHT_NAMESPACE, realmDhtSelector, realmDhtValidator } from '../src/index.ts'
-import { createMember, joined, OTHER_PSK, PSK, subscribed, topicOf } from './fixtures.ts'
+import { connectNode } from '../src/index.ts'
+import { createMember, joined, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
+import { realmKad } from './kad-wire.ts'
 import { hasCircuitAddr } from './plain-infrastructure.ts'
 import type { RealmNode } from './fixtures.ts'
 import type { PathSelector } from '@holdfast/path-selector'
@@ -26,16 +25,6 @@ async function createRelayed (relay: Libp2p<any>, psk?: Uint8Array): Promise<Rea
   })
   return node
 }
-
-/** kad-dht as `@holdfast/node` configures it for the realm: its own protocol, realm validator and selector */
-const realmKad = (): any => kadDHT({
-  protocol: `/holdfast/realm/${deriveKeys(PSK).realmId}/kad/1.0.0`,
-  clientMode: false,
-  peerInfoMapper: passthroughMapper,
-  allowQueryWithZeroPeers: true,
-  validators: { [DHT_NAMESPACE]: realmDhtValidator },
-  selectors: { [DHT_NAMESPACE]: realmDhtSelector }
-})
 
 async function inRoutingTable (node: Libp2p<any>, peer: Libp2p<any>): Promise<void> {
   const table = node.services.dht.routingTable
