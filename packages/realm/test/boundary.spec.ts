@@ -524,14 +524,20 @@ describe('the realm as an access boundary', () => {
   })
 
   describe('the member list', () => {
-    it('exclusive: a subscribed outsider is cut at authTimeout; it got only sealed announcements, and gets none after', async () => {
-      const [a, b] = await Promise.all([createMember({ authTimeout: AUTH_TIMEOUT }), createMember({ authTimeout: AUTH_TIMEOUT })])
+    /** two members that met, and a plain outsider subscribed to their topic, not connected yet */
+    async function membersAndListener (exclusive: boolean): Promise<{ a: RealmNode, b: RealmNode, topic: string } & Awaited<ReturnType<typeof createListeningOutsider>>> {
+      const [a, b] = await Promise.all([createMember({ authTimeout: AUTH_TIMEOUT, exclusive }), createMember({ authTimeout: AUTH_TIMEOUT, exclusive })])
       nodes.push(a, b)
       await connect(a, b)
       await Promise.all([joined(a, b.peerId), joined(b, a.peerId)])
       const topic = topicOf(a)
-      const { outsider, received } = await createListeningOutsider(topic)
-      nodes.push(outsider)
+      const listener = await createListeningOutsider(topic)
+      nodes.push(listener.outsider)
+      return { a, b, topic, ...listener }
+    }
+
+    it('exclusive: a subscribed outsider is cut at authTimeout; it got only sealed announcements, and gets none after', async () => {
+      const { a, b, topic, outsider, received } = await membersAndListener(true)
 
       const rejected = onceRealm(a, 'realm:rejected', d => d.peer.equals(outsider.peerId))
       const gone = onceEvent(a, 'peer:disconnect', p => p.equals(outsider.peerId))
@@ -555,13 +561,7 @@ describe('the realm as an access boundary', () => {
     })
 
     it('not exclusive: a plain outsider gets sealed announcements of every member, forwarded ones too, with no address in them', async () => {
-      const [a, b] = await Promise.all([createMember({ authTimeout: AUTH_TIMEOUT, exclusive: false }), createMember({ authTimeout: AUTH_TIMEOUT, exclusive: false })])
-      nodes.push(a, b)
-      await connect(a, b)
-      await Promise.all([joined(a, b.peerId), joined(b, a.peerId)])
-      const topic = topicOf(a)
-      const { outsider, received } = await createListeningOutsider(topic)
-      nodes.push(outsider)
+      const { a, b, topic, outsider, received } = await membersAndListener(false)
       await connect(outsider, a)
       await subscribed(a, outsider.peerId, topic)
 

@@ -1,11 +1,11 @@
 import { pathSelector } from '@holdfast/path-selector'
-import { connect, createNode, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { connect, createNode, disconnect, onceEvent, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { FaultTolerance } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
 import { connectNode } from '../src/index.ts'
-import { createMember, joined, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
+import { createMember, joined, learnThroughHub, OTHER_PSK } from './fixtures.ts'
 import { realmKad } from './kad-wire.ts'
 import { hasCircuitAddr } from './plain-infrastructure.ts'
 import type { RealmNode } from './fixtures.ts'
@@ -46,12 +46,7 @@ describe('realm.connect by peer ID', () => {
   let nodes: Array<Libp2p<any>> = []
 
   afterEach(async () => {
-    await stopAll(nodes)
-    for (const node of nodes) {
-      if (node.services.realm != null) {
-        expectNoLeaks(node.services.realm)
-      }
-    }
+    await stopAndExpectNoLeaks(nodes, 'realm')
     nodes = []
   })
 
@@ -94,12 +89,7 @@ describe('realm.connect by peer ID', () => {
 
   it('source 2, the member list: a member only heard of through announcements is dialled from them', async () => {
     const [a, hub, c] = nodes = await Promise.all([createMember(), createMember(), createMember()]) as RealmNode[]
-    await connect(a, hub)
-    await connect(c, hub)
-    await Promise.all([subscribed(hub, c.peerId, topicOf(c)), subscribed(a, hub.peerId, topicOf(a))])
-    const learned = joined(a, c.peerId)
-    await c.services.realm.announce()
-    await learned
+    await learnThroughHub(a, hub, c)
     expect(a.getConnections(c.peerId)).to.be.empty()
     const connection = await a.services.realm.connect(c.peerId)
     expect(connection.remotePeer.equals(c.peerId)).to.be.true()

@@ -1,4 +1,4 @@
-import { expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { expectNoLeaks, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { createNode } from '@holdfast/test-utils'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -17,12 +17,7 @@ describe('realm discovery through infrastructure it does not own', () => {
   let nodes: Array<Libp2p<any>> = []
 
   afterEach(async () => {
-    await stopAll(nodes)
-    for (const node of nodes) {
-      if (node.services.realm != null) {
-        expectNoLeaks(node.services.realm)
-      }
-    }
+    await stopAndExpectNoLeaks(nodes, 'realm')
     nodes = []
   })
 

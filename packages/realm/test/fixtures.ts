@@ -1,4 +1,4 @@
-import { createNode } from '@holdfast/test-utils'
+import { connect, createNode } from '@holdfast/test-utils'
 import { gossipsub } from '@libp2p/gossipsub'
 import { realm } from '../src/index.ts'
 import type { Realm, RealmEvents, RealmInit } from '../src/index.ts'
@@ -91,4 +91,14 @@ export async function watchNext (node: Libp2p<any>, peer: PeerId, filter: (c: Co
     }
     node.addEventListener('connection:open', onOpen)
   })
+}
+
+/** `a` and `c` meet only through `hub`: once both are connected to it and on the topic, `a` learns `c` from `c`'s announcement */
+export async function learnThroughHub (a: RealmNode, hub: RealmNode, c: RealmNode): Promise<void> {
+  await connect(a, hub)
+  await connect(c, hub)
+  await Promise.all([subscribed(hub, c.peerId, topicOf(c)), subscribed(a, hub.peerId, topicOf(a))])
+  const learned = joined(a, c.peerId)
+  await c.services.realm.announce()
+  await learned
 }

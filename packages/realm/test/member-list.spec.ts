@@ -1,7 +1,7 @@
 import { connect, createFakeClock, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
-import { createMember, joined, onceRealm, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
+import { createMember, joined, learnThroughHub, onceRealm, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
 import type { RealmNode } from './fixtures.ts'
 
 describe('realm member list', () => {
@@ -115,12 +115,7 @@ describe('realm member list', () => {
     const [a, hub] = nodes = await Promise.all([createMember({ clock }), createMember({ clock })])
     const c = await createMember({ clock }, { config: { privateKey } })
     nodes.push(c)
-    await connect(a, hub)
-    await connect(c, hub)
-    await Promise.all([subscribed(hub, c.peerId, topicOf(a)), subscribed(a, hub.peerId, topicOf(a))])
-    const learned = joined(a, c.peerId)
-    await c.services.realm.announce()
-    await learned
+    await learnThroughHub(a, hub, c)
     // the same peer ID comes back with another PSK, and a dials it
     await c.stop()
     const other = await createMember({ clock, psk: OTHER_PSK, exclusive: false }, { config: { privateKey } })

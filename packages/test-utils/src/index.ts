@@ -16,7 +16,7 @@ export { createNode, createNodes, connect, disconnect, stopAll, onceEvent } from
 export type { NodeOptions, TransportKind } from './nodes.ts'
 export { createFakeClock } from './clock.ts'
 export type { FakeClock } from './clock.ts'
-export { expectNoLeaks, leftovers } from './leaks.ts'
+export { expectNoLeaks, leftovers, stopAndExpectNoLeaks } from './leaks.ts'
 export { seededRandom } from './random.ts'
 export { spawnInNetns, netnsAvailable, linkDown, linkUp, NetnsProcessError, NETNS_DEFAULT_ADDRESSES, NETNS_NEXT_TIMEOUT_MS, NETNS_STOP_GRACE_MS } from './netns.ts'
 export type { NetnsOptions, NetnsProcess, NetnsExit, NetnsAvailability } from './netns.ts'

@@ -1,4 +1,6 @@
+import { stopAll } from './nodes.ts'
 import type { Introspectable } from '@holdfast/interface'
+import type { Libp2p } from '@libp2p/interface'
 
 /** The non-zero internal sizes of a service, except the ones named */
 export function leftovers (service: Introspectable, except: string[] = []): Record<string, number> {
@@ -14,5 +16,16 @@ export function expectNoLeaks (service: Introspectable, except: string[] = []): 
   const left = leftovers(service, except)
   if (Object.keys(left).length > 0) {
     throw new Error(`service still holds ${JSON.stringify(left)}`)
+  }
+}
+
+/** Stops every node, then checks that the named service of each node that has it holds nothing (`expectNoLeaks`) */
+export async function stopAndExpectNoLeaks (nodes: Array<Libp2p<any> | undefined>, service: string): Promise<void> {
+  await stopAll(nodes)
+  for (const node of nodes) {
+    const introspectable = node?.services[service] as Introspectable | undefined
+    if (introspectable != null) {
+      expectNoLeaks(introspectable)
+    }
   }
 }
