@@ -16,7 +16,7 @@ export interface BenchEnv {
 }
 
 export interface BenchContext {
-  /** `--quick`: fewer rounds, for CI (the whole quick run stays well under 2 minutes) */
+  /** `--quick`: fewer rounds, for CI (the whole quick run stays under 3 minutes on 2 cores) */
   quick: boolean
   env: BenchEnv
   /** progress line on stderr, so stdout stays the table */

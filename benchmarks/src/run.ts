@@ -18,16 +18,19 @@ import { pathSelection } from './benches/path-selection.ts'
 import { perConnectionOverhead } from './benches/per-connection-overhead.ts'
 import { realmConnect } from './benches/realm-connect.ts'
 import { realmConvergence } from './benches/realm-convergence.ts'
+import { realmDhtFlood } from './benches/realm-dht-flood.ts'
+import { realmReject } from './benches/realm-reject.ts'
+import { realmRendezvous } from './benches/realm-rendezvous.ts'
 import { reconnectFlap } from './benches/reconnect-flap.ts'
 import { trim } from './benches/trim.ts'
 import { upgrade } from './benches/upgrade.ts'
 import { environment, err, formatNumber, formatRatio, out, resultsDir, table, writeResult } from './harness.ts'
 import type { BenchContext, Benchmark, BenchEnv, BenchResult } from './harness.ts'
 
-const BENCHMARKS: Benchmark[] = [cleanupLatency, eventDelivery, reconnectFlap, broadcasterState, trim, perConnectionOverhead, networkBatch, pathSelection, upgrade, realmConvergence, realmConnect]
+const BENCHMARKS: Benchmark[] = [cleanupLatency, eventDelivery, reconnectFlap, broadcasterState, trim, perConnectionOverhead, networkBatch, pathSelection, upgrade, realmConvergence, realmConnect, realmReject, realmRendezvous, realmDhtFlood]
 
 const USAGE = `usage: npm run bench -- [--quick] [--list] [name...]
-  --quick   fewer rounds (CI); the whole quick run takes well under 2 minutes
+  --quick   fewer rounds (CI); the whole quick run takes under 3 minutes on 2 cores
   --list    list the benchmarks and exit
   name      run only these (default: all)`
 
@@ -173,6 +176,25 @@ function printCases (result: BenchResult): void {
     out(table(
       ['case', 'role', 'decide+start p50', 'p95', 'end-to-end p50', 'p95'],
       cases.map(c => [String(c.name), String(c.role ?? ''), figures(c, 'decideAndInitiate', 'median'), figures(c, 'decideAndInitiate', 'p95'), figures(c, 'endToEnd', 'median'), figures(c, 'endToEnd', 'p95')])
+    ))
+  } else if (cases.some(c => c.openToClose != null)) {
+    // realm-reject: outsider's connection:open -> the listener's connection:close
+    out(table(
+      ['case', 'role', 'open->close p50', 'p95', 'past authTimeout p50', 'p95', 'rounds'],
+      cases.map(c => [String(c.name), String(c.role ?? ''), figures(c, 'openToClose', 'p50'), figures(c, 'openToClose', 'p95'), figures(c, 'pastTimeout', 'p50'), figures(c, 'pastTimeout', 'p95'), figures(c, 'openToClose', 'samples')])
+    ))
+  } else if (cases.some(c => c.meet != null)) {
+    // realm-rendezvous: both members started -> both member:joined
+    out(table(
+      ['case', 'role', 'meet p50', 'p95', 'max', 'reserved p50', 'authenticated', 'rounds'],
+      cases.map(c => [String(c.name), String(c.role ?? ''), figures(c, 'meet', 'p50'), figures(c, 'meet', 'p95'), figures(c, 'meet', 'max'), figures(c, 'reserved', 'p50'), num(c.authenticatedBothWays), num(c.rounds)])
+    ))
+  } else if (cases.some(c => c.totalGrowthMB != null)) {
+    // realm-dht-flood: the member's memory growth and stored records per run
+    const flood = (c: Record<string, unknown>, key: string): string => num((c.flood as Record<string, unknown> | undefined)?.[key])
+    out(table(
+      ['case', 'role', 'heap+arrayBuffers MB', 'heapUsed MB', 'stored', 'attempts', 'answered', 'flood ms'],
+      cases.map(c => [String(c.name), String(c.role ?? ''), num(c.totalGrowthMB), num(c.heapUsedGrowthMB), num(c.storedFromOutsiders), flood(c, 'attempts'), flood(c, 'answered'), flood(c, 'ms')])
     ))
   } else if (result.unit === 'ms') {
     // top-level stats of a case: from the trigger (abort); closeToEnd: from the libp2p close event
