@@ -64,7 +64,8 @@ async function runOnce (ctx: BenchContext): Promise<Round> {
       pubsub: gossipsub({ heartbeatInterval: 200, ...mesh }),
       realm: realm({ psk: PSK, announceInterval: ANNOUNCE_INTERVAL_MS, authTimeout: AUTH_TIMEOUT_MS })
     },
-    config: { connectionMonitor: { enabled: false } }
+    // 49 spokes dial the hub at once: libp2p's per-host rate (5/s) and pending-connection cap (10) would refuse some
+    config: { connectionMonitor: { enabled: false }, connectionManager: { inboundConnectionThreshold: Number.MAX_SAFE_INTEGER, maxIncomingPendingConnections: NODES } }
   }) as unknown as Promise<RealmNode>
   const hub = await make(HUB_MESH)
   const spokes = await Promise.all(Array.from({ length: NODES - 1 }, async () => make({})))
