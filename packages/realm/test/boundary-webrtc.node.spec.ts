@@ -6,9 +6,9 @@
 
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { netnsAvailable, spawnInNetns } from '@holdfast/test-utils'
+import { netnsAvailable, spawnInNetns } from '@holdfast/test-utils/netns'
 import { expect } from 'aegir/chai'
-import type { NetnsProcess } from '@holdfast/test-utils'
+import type { NetnsProcess } from '@holdfast/test-utils/netns'
 
 /** run compiled: the child is a plain `node`, without the test runner's type stripping */
 const FIXTURE = fileURLToPath(new URL('../dist/test/fixtures/boundary-webrtc.js', import.meta.url))

@@ -9,7 +9,7 @@
  * - `createNodes(n)`, `connect(a, b, { force })` (resolves when both ends have the connection), `disconnect(a, b)` (resolves when both ends saw `peer:disconnect`), `stopAll`, `onceEvent(node, type, filter)`
  * - `createFakeClock()`: a holdfast `Clock` on `@sinonjs/fake-timers` with `tick`, `tickAsync` and `countTimers`; nothing global is faked, so libp2p keeps real time and only the code handed the clock sees fake time
  * - `expectNoLeaks(service, except?)` / `leftovers(service)`: every `internalSizes()` entry must be zero
- * - `spawnInNetns({ script, args, env, addresses })`: `node script` in its own network namespace (`unshare -n`, Linux, root) with a veth pair `hf0`/`hf1` on 198.51.100.1 and .2, both ends inside and no route out, for WebRTC, which needs a non-loopback interface; it talks JSON lines (`next(filter)`, `send(obj)`) and `stop()`s within a bound. `netnsAvailable()` says whether this machine can, `linkDown`/`linkUp` cut and restore a link
+ * - from `@holdfast/test-utils/netns` (Node only, so browser bundles of the other helpers stay clean): `spawnInNetns({ script, args, env, addresses })`: `node script` in its own network namespace (`unshare -n`, Linux, root) with a veth pair `hf0`/`hf1` on 198.51.100.1 and .2, both ends inside and no route out, for WebRTC, which needs a non-loopback interface; it talks JSON lines (`next(filter)`, `send(obj)`) and `stop()`s within a bound. `netnsAvailable()` says whether this machine can, `linkDown`/`linkUp` cut and restore a link
  */
 
 export { createNode, createNodes, connect, disconnect, stopAll, onceEvent } from './nodes.ts'
@@ -18,5 +18,3 @@ export { createFakeClock } from './clock.ts'
 export type { FakeClock } from './clock.ts'
 export { expectNoLeaks, leftovers, stopAndExpectNoLeaks } from './leaks.ts'
 export { seededRandom } from './random.ts'
-export { spawnInNetns, netnsAvailable, linkDown, linkUp, NetnsProcessError, NETNS_DEFAULT_ADDRESSES, NETNS_NEXT_TIMEOUT_MS, NETNS_STOP_GRACE_MS } from './netns.ts'
-export type { NetnsOptions, NetnsProcess, NetnsExit, NetnsAvailability } from './netns.ts'

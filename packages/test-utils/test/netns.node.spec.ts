@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
-import { linkDown, linkUp, netnsAvailable, spawnInNetns } from '../src/index.ts'
-import type { NetnsOptions, NetnsProcess } from '../src/index.ts'
+import { linkDown, linkUp, netnsAvailable, spawnInNetns } from '../src/netns.ts'
+import type { NetnsOptions, NetnsProcess } from '../src/netns.ts'
 
 /** run compiled: the child is a plain `node`, without the test runner's type stripping */
 const FIXTURE = fileURLToPath(new URL('../dist/test/fixtures/netns-echo.js', import.meta.url))
