@@ -10,16 +10,16 @@
  */
 
 import { realm } from '@holdfast/realm'
-import { connect, createNode, onceEvent, stopAll } from '@holdfast/test-utils'
+import { createNode, stopAll } from '@holdfast/test-utils'
+import { hasCircuitAddr, joinDht, kad } from '@holdfast/test-utils/infrastructure'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { tcp } from '@libp2p/tcp'
 import { round, summarize } from '../harness.ts'
 import type { BenchContext, Benchmark, BenchResult, Summary } from '../harness.ts'
 import type { Realm } from '@holdfast/realm'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
 
 const NAME = 'realm-rendezvous'
 const PSK = new Uint8Array(32).fill(46)
@@ -33,9 +33,6 @@ type Path = 'plain-relay-and-dht' | 'realm-member-relay'
 
 /** libp2p drops more than 5 inbound connections a second from one host; every relayed connection comes from the relay's 127.0.0.1 */
 const UNTHROTTLED = { inboundConnectionThreshold: Number.MAX_SAFE_INTEGER }
-
-/** kad-dht's factory wants the `ping` component, which createNode's typing does not show */
-const kad = (init: KadDHTInit): any => kadDHT({ peerInfoMapper: passthroughMapper, ...init })
 
 /** a member reachable only through a reservation on `relay`, with a kad-dht client on the default protocol */
 async function member (relay: Libp2p<any>, infrastructure: PeerId[]): Promise<MemberNode> {
@@ -53,31 +50,6 @@ async function member (relay: Libp2p<any>, infrastructure: PeerId[]): Promise<Me
       connectionManager: UNTHROTTLED
     }
   }) as unknown as Promise<MemberNode>
-}
-
-async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
-  const has = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
-  if (!has()) {
-    await onceEvent(node, 'self:peer:update', has)
-  }
-}
-
-/** dials the DHT server (the member's bootstrap step) and resolves once it is in the routing table */
-async function joinDht (node: MemberNode, server: Libp2p<any>): Promise<void> {
-  const table = (node.services.dht as any).routingTable
-  const added = new Promise<void>(resolve => {
-    const listener = ({ detail }: CustomEvent<PeerId>): void => {
-      if (detail.equals(server.peerId)) {
-        table.removeEventListener('peer:add', listener)
-        resolve()
-      }
-    }
-    table.addEventListener('peer:add', listener)
-  })
-  await connect(node, server)
-  if ((await table.find(server.peerId)) == null) {
-    await added
-  }
 }
 
 /** resolves with the time `node` lists `peer` as a member */

@@ -4,15 +4,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join as joinPath } from 'node:path'
 import { createInterface } from 'node:readline'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
+import { relayServer } from '@holdfast/test-utils/infrastructure'
 import { expect } from 'aegir/chai'
-import { createLibp2p } from 'libp2p'
 import { renderView } from '../src/cli/join.ts'
 import { CLI, ENV, holdfast, requireBuiltBin } from './fixtures/bin.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -73,22 +66,6 @@ class Running {
     this.child.kill('SIGINT')
     return this.exited
   }
-}
-
-/** what many public nodes are: a circuit relay v2 and a DHT server, plain js-libp2p, no realm */
-async function plainRelay (): Promise<Libp2p> {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }),
-      dht: kadDHT({ clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true })
-    }
-  })
 }
 
 async function listening (server: Server, port = 0): Promise<number> {
@@ -177,7 +154,8 @@ describe('holdfast relay / join', () => {
 
   it('join --relay <a plain relay that also serves a DHT> (no realm, no PSK): the join says the relay is plain, and two joins meet through it', async function () {
     this.timeout(30_000)
-    const plain = await plainRelay()
+    // what many public nodes are: a circuit relay v2 and a DHT server, plain js-libp2p, no realm
+    const plain = await relayServer({ dht: true })
     nodes.push(plain)
     const relayAddr = plain.getMultiaddrs()[0].toString()
     const a = start('join', '--json', '--preset', 'test', '--psk-file', pskFile, '--relay', relayAddr)

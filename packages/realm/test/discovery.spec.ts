@@ -1,14 +1,14 @@
 import { expectNoLeaks, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { createNode } from '@holdfast/test-utils'
+import { dhtServer, hasCircuitAddr, joinDht, kad, relayServer } from '@holdfast/test-utils/infrastructure'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
 import { realm } from '../src/index.ts'
 import { joined, PSK } from './fixtures.ts'
-import { dhtServer, hasCircuitAddr, joinDht, kad, relayServer } from './plain-infrastructure.ts'
 import type { RealmNode } from './fixtures.ts'
-import type { DhtNode } from './plain-infrastructure.ts'
+import type { DhtNode } from '@holdfast/test-utils/infrastructure'
 import type { Libp2p } from '@libp2p/interface'
 
 type MemberNode = RealmNode & DhtNode

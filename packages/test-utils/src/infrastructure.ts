@@ -1,0 +1,54 @@
+/**
+ * Infrastructure a realm does not own, as most relays and DHT servers on real networks are: a
+ * plain kad-dht server and a plain circuit relay (no realm, no PSK), on 127.0.0.1 TCP, and the
+ * waits that go with them.
+ */
+
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { connect, createNode, onceEvent } from './nodes.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
+
+export type DhtNode = Libp2p<{ dht: KadDHT }>
+
+/** kad-dht's factory wants the `ping` component, which createNode's typing does not show */
+export const kad = (init: KadDHTInit): any => kadDHT({ peerInfoMapper: passthroughMapper, ...init })
+
+/** a plain kad-dht server on the default protocol (`/ipfs/kad/1.0.0`), loopback addresses kept */
+export async function dhtServer (): Promise<DhtNode> {
+  return createNode({ transport: 'tcp', services: { dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } }) as Promise<DhtNode>
+}
+
+/** a plain circuit-relay-v2 server with no limit on relayed connections; with `dht`, also a plain kad-dht server, as many public nodes are */
+export async function relayServer (opts: { dht?: boolean } = {}): Promise<Libp2p> {
+  const relay = circuitRelayServer({ reservations: { applyDefaultLimit: false } })
+  const services: Record<string, any> = opts.dht === true ? { relay, dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } : { relay }
+  return createNode({ transport: 'tcp', services })
+}
+
+/** resolves once the node holds a reservation (a `/p2p-circuit` address of its own) */
+export async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
+  const has = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
+  if (!has()) {
+    await onceEvent(node, 'self:peer:update', has)
+  }
+}
+
+/** dials the DHT server and resolves once it is in the node's routing table */
+export async function joinDht (node: DhtNode, server: Libp2p<any>): Promise<void> {
+  const table = (node.services.dht as any).routingTable
+  const added = new Promise<void>(resolve => {
+    const listener = ({ detail }: CustomEvent<PeerId>): void => {
+      if (detail.equals(server.peerId)) {
+        table.removeEventListener('peer:add', listener)
+        resolve()
+      }
+    }
+    table.addEventListener('peer:add', listener)
+  })
+  await connect(node, server)
+  if ((await table.find(server.peerId)) == null) {
+    await added
+  }
+}
