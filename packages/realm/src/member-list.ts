@@ -39,7 +39,8 @@ export interface SeqEntry {
 }
 
 export interface MemberListHooks {
-  joined(state: MemberState): void
+  /** `met`: it authenticated with this node (rather than being heard of through an announcement) */
+  joined(state: MemberState, met: boolean): void
   updated(peer: PeerId): void
   left(peer: PeerId, reason: RealmMemberLeftReason): void
 }
@@ -110,7 +111,7 @@ export class MemberList {
       state.lastSeen = this.clock.now()
       return
     }
-    this.add({ peerId: peer, addrs: [], relays: [], natType: 'unknown', lastSeen: this.clock.now(), connections: new Set([connection.id]) })
+    this.add({ peerId: peer, addrs: [], relays: [], natType: 'unknown', lastSeen: this.clock.now(), connections: new Set([connection.id]) }, true)
   }
 
   connectionClosed (connection: Connection): void {
@@ -130,7 +131,7 @@ export class MemberList {
     }
     const state = this.members.get(key)
     if (state == null) {
-      this.add({ peerId: from, addrs, relays, natType: announcement.natType, lastSeen: this.clock.now(), connections: new Set() })
+      this.add({ peerId: from, addrs, relays, natType: announcement.natType, lastSeen: this.clock.now(), connections: new Set() }, false)
       return
     }
     const changed = !sameAddrs(state.addrs, addrs) || !sameAddrs(state.relays, relays) || state.natType !== announcement.natType
@@ -178,9 +179,9 @@ export class MemberList {
     }
   }
 
-  private add (state: MemberState): void {
+  private add (state: MemberState, met: boolean): void {
     this.members.set(state.peerId.toString(), state)
-    this.hooks.joined(state)
+    this.hooks.joined(state, met)
   }
 
   /** most recently updated last, so the oldest goes first when the table is full */

@@ -89,7 +89,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.counters = new RealmCounters(components.metrics)
     this.denials = new DenyTable(this.clock, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX)
     this.list = new MemberList(this.clock, seqRetention(config.memberTtl, config.clockSkew), {
-      joined: state => { this.onJoined(state) },
+      joined: (state, met) => { this.onJoined(state, met) },
       updated: peer => { this.emit('member:updated', { peer }) },
       left: (peer, reason) => { this.onLeft(peer, reason) }
     })
@@ -341,7 +341,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   // ---- membership ----
 
-  private onJoined (state: MemberState): void {
+  private onJoined (state: MemberState, met: boolean): void {
     const peer = state.peerId
     this.connManager?.protect(peer, TAGS.realmMember)
     this.components.peerStore.merge(peer, { tags: { [TAGS.realmMember]: { value: MEMBER_TAG_VALUE } } }).catch(err => {
@@ -349,8 +349,12 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     })
     this.broadcaster?.markReady(peer, 'realm-auth')
     this.emit('member:joined', { peer })
-    // the newcomer knows nobody yet: answer with our own announcement instead of making it wait an interval
-    this.timers.soon()
+    if (met) {
+      // a newcomer we met knows nobody yet: answer with our own announcement instead of making it
+      // wait an interval. One heard of through an announcement is not answered: in a realm of n
+      // members every join would make all n announce again, n² messages while the realm forms
+      this.timers.soon()
+    }
   }
 
   private onLeft (peer: PeerId, reason: RealmMemberLeftReason): void {
