@@ -4,7 +4,7 @@ import { realm } from '../src/index.ts'
 import type { Realm, RealmEvents, RealmInit } from '../src/index.ts'
 import type { NodeOptions } from '@holdfast/test-utils'
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 export type RealmNode = Libp2p<{ identify: unknown, ping: unknown, pubsub: GossipSub, realm: Realm }>
 
@@ -101,4 +101,11 @@ export async function learnThroughHub (a: RealmNode, hub: RealmNode, c: RealmNod
   const learned = joined(a, c.peerId)
   await c.services.realm.announce()
   await learned
+}
+
+/** resolves once the stream has closed (at once when it already has) */
+export async function ended (stream: Stream): Promise<void> {
+  if (stream.status === 'open' || stream.status === 'closing') {
+    await new Promise(resolve => { stream.addEventListener('close', resolve, { once: true }) })
+  }
 }
