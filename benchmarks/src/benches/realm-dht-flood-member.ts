@@ -8,12 +8,11 @@
  */
 
 import { getHeapSpaceStatistics } from 'node:v8'
-import { deriveKeys, DHT_NAMESPACE, membersOnly, realm, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
+import { deriveKeys, DHT_NAMESPACE, membersOnly, realm, realmDhtProtocol, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
 import { createNode } from '@holdfast/test-utils'
 import { gossipsub } from '@libp2p/gossipsub'
 import { kadDHT, passthroughMapper, Record as KadRecord } from '@libp2p/kad-dht'
 import { collectGarbage, settle } from '../harness.ts'
-import { realmKadProtocol } from './realm-wire.ts'
 import type { Realm, RealmStats } from '@holdfast/realm'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -82,7 +81,7 @@ async function memory (): Promise<Memory> {
 
 async function start (request: StartRequest): Promise<Started> {
   const dht = kadDHT({
-    protocol: realmKadProtocol(deriveKeys(request.psk).realmId),
+    protocol: realmDhtProtocol(deriveKeys(request.psk).realmId),
     clientMode: false,
     peerInfoMapper: passthroughMapper,
     allowQueryWithZeroPeers: true,
@@ -99,7 +98,7 @@ async function start (request: StartRequest): Promise<Started> {
     config: { connectionMonitor: { enabled: false }, connectionManager: UNTHROTTLED }
   }) as unknown as MemberNode
   await new Promise(resolve => setTimeout(resolve, request.settleAfterStart))
-  return { type: 'started', peer: node.peerId.toString(), addrs: node.getMultiaddrs().map(ma => ma.toString()), protocol: realmKadProtocol(node.services.realm.id), before: await memory() }
+  return { type: 'started', peer: node.peerId.toString(), addrs: node.getMultiaddrs().map(ma => ma.toString()), protocol: realmDhtProtocol(node.services.realm.id), before: await memory() }
 }
 
 /** the realm DHT records in the member's datastore: from others, and its own */

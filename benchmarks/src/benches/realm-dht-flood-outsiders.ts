@@ -9,11 +9,13 @@
  * `exit`.
  */
 
+import { createDhtRecord, dhtKey } from '@holdfast/realm'
 import { createNode } from '@holdfast/test-utils'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { kadPutValue } from '@holdfast/test-utils/infrastructure'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { kadPutValue, throwAwayRealmRecord } from './realm-wire.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface PrepareRequest {
@@ -61,8 +63,10 @@ async function prepare (request: PrepareRequest): Promise<void> {
   const sealed = crypto.getRandomValues(new Uint8Array(request.sealedBytes))
   messages = []
   for (let i = 0; i < request.count; i++) {
-    const { key, value } = await throwAwayRealmRecord(request.realmId, sealed)
-    messages.push(kadPutValue(key, value))
+    // a fresh throw-away identity per record, signed as realmDhtValidator checks it
+    const privateKey = await generateKeyPair('Ed25519')
+    const value = await createDhtRecord(request.realmId, 1n, sealed, privateKey)
+    messages.push(kadPutValue(dhtKey(request.realmId, peerIdFromPrivateKey(privateKey)), value))
   }
 }
 

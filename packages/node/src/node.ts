@@ -5,7 +5,7 @@ import { watermarkConnectionManager } from '@holdfast/connection-manager'
 import { InvalidConfigError } from '@holdfast/interface'
 import { networkSupervisor } from '@holdfast/network-supervisor'
 import { pathSelector } from '@holdfast/path-selector'
-import { DHT_NAMESPACE, deriveKeys, membersOnly, realm, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
+import { DHT_NAMESPACE, deriveKeys, membersOnly, realm, realmDhtProtocol, realmDhtSelector, realmDhtValidator } from '@holdfast/realm'
 import { reconnector } from '@holdfast/reconnector'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -113,6 +113,7 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
   // throws InvalidConfigError for a bad PSK (without echoing it), before any socket opens
   const realmId = options.realm == null ? undefined : deriveKeys(options.realm.psk).realmId
 
+  const pubsub = gossipsub({ heartbeatInterval: settings.gossipHeartbeat })
   const services: Record<string, (components: any) => unknown> = {
     // first: the other holdfast services find it by capability and publish through it
     broadcaster: cleanupBroadcaster(),
@@ -123,14 +124,12 @@ export async function createHoldfastNode (options: HoldfastNodeOptions = {}): Pr
     dcutr: dcutr(),
     // an exclusive realm's gossip is for members and infrastructure only: an outsider on the
     // topic, for the seconds before its auth times out, would learn who the members are
-    pubsub: options.realm != null && options.realm.exclusive !== false
-      ? membersOnly(gossipsub({ heartbeatInterval: settings.gossipHeartbeat }))
-      : gossipsub({ heartbeatInterval: settings.gossipHeartbeat }),
+    pubsub: options.realm != null && options.realm.exclusive !== false ? membersOnly(pubsub) : pubsub,
     dht: realmId == null
       ? kadDHT({ clientMode: preset === 'server' || preset === 'test' ? false : undefined })
       // a private DHT of the realm's members: its own protocol, the realm's records, LAN and loopback addresses kept; it serves members only
       : membersOnly(kadDHT({
-        protocol: `/holdfast/realm/${realmId}/kad/1.0.0`,
+        protocol: realmDhtProtocol(realmId),
         clientMode: options.relayServer === true || preset === 'server' || preset === 'test' ? false : undefined,
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: preset === 'test',

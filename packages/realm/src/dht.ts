@@ -22,6 +22,11 @@ export const DHT_NAMESPACE = 'holdfast-realm'
 
 const SIGNING_DOMAIN = 'holdfast/realm/dht'
 
+/** the kad protocol of the realm's own DHT (the one `@holdfast/node` builds, wrapped in `membersOnly`) */
+export function realmDhtProtocol (realmId: string): string {
+  return `/holdfast/realm/${realmId}/kad/1.0.0`
+}
+
 export function dhtKey (realmId: string, peer: PeerId): Uint8Array {
   return uint8ArrayFromString(`/${DHT_NAMESPACE}/${realmId}/${peer.toString()}`)
 }
@@ -35,6 +40,7 @@ function signedBytes (realmId: string, seq: bigint, sealed: Uint8Array): Uint8Ar
   return out
 }
 
+/** a realm DHT record: the sealed announcement and its seq, signed by the peer's own key (what `realmDhtValidator` checks) */
 export async function createDhtRecord (realmId: string, seq: bigint, sealed: Uint8Array<ArrayBuffer>, privateKey: PrivateKey): Promise<Uint8Array> {
   const signature = new Uint8Array(await privateKey.sign(signedBytes(realmId, seq, sealed)))
   return DhtRecord.encode({ seq, sealed, signature })
@@ -107,7 +113,7 @@ export interface RealmRecordsInit {
 /** the kad-dht that speaks the realm's own protocol, else the node's first one */
 export function findRealmDht (components: object, realmId: string): RealmDht | undefined {
   const all = findServices<RealmDht & { protocol?: string }>(components, '@libp2p/kad-dht')
-  return all.find(dht => dht.protocol === `/holdfast/realm/${realmId}/kad/1.0.0`) ?? all[0]
+  return all.find(dht => dht.protocol === realmDhtProtocol(realmId)) ?? all[0]
 }
 
 /** This node's realm DHT record (re-put when due) and the lookup of a member's */

@@ -51,7 +51,7 @@ export type { AddressSource } from './policy.ts'
 export type { AuthFailure, RealmMemberLeftReason, RealmRejectReason, RejectReason }
 export { deriveKeys } from './keys.ts'
 export type { RealmKeys } from './keys.ts'
-export { DHT_NAMESPACE, dhtKey, realmDhtSelector, realmDhtValidator } from './dht.ts'
+export { createDhtRecord, DHT_NAMESPACE, dhtKey, realmDhtProtocol, realmDhtSelector, realmDhtValidator } from './dht.ts'
 export { membersOnly } from './members-only.ts'
 export type { MembersOnlyInit } from './members-only.ts'
 export * from './errors.ts'

@@ -5,13 +5,14 @@
  */
 
 import { connect, createNode, onceEvent, stopAndExpectNoLeaks } from '@holdfast/test-utils'
+import { putValue } from '@holdfast/test-utils/infrastructure'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { expect } from 'aegir/chai'
 import { createDhtRecord } from '../src/dht.ts'
 import { deriveKeys, dhtKey, membersOnly, realmDhtValidator } from '../src/index.ts'
 import { createMember, ended, joined, onceRealm, PSK, subscribed, topicOf } from './fixtures.ts'
-import { putValue, realmKad, storesRecord } from './kad-wire.ts'
+import { KAD_PROTOCOL, realmKad, storesRecord } from './kad-wire.ts'
 import type { RealmNode } from './fixtures.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -22,7 +23,6 @@ const AUTH_TIMEOUT = 500
 /** ms an outsider may outlast `authTimeout` */
 const MARGIN = 1_000
 const REALM_ID = deriveKeys(PSK).realmId
-const KAD_PROTOCOL = `/holdfast/realm/${REALM_ID}/kad/1.0.0`
 
 function log (line: string): void {
   // eslint-disable-next-line no-console

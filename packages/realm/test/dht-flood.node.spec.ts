@@ -1,13 +1,14 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { connect, createNode, stopAll } from '@holdfast/test-utils'
+import { putValue } from '@holdfast/test-utils/infrastructure'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { createDhtRecord } from '../src/dht.ts'
 import { deriveKeys, dhtKey, membersOnly } from '../src/index.ts'
 import { createMember, PSK } from './fixtures.ts'
-import { KAD_PROTOCOL, putValue, realmKad, storesRecord } from './kad-wire.ts'
+import { KAD_PROTOCOL, realmKad, storesRecord } from './kad-wire.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
 setFlagsFromString('--expose-gc')

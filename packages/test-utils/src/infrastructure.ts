@@ -1,13 +1,14 @@
 /**
  * Infrastructure a realm does not own, as most relays and DHT servers on real networks are: a
- * plain kad-dht server and a plain circuit relay (no realm, no PSK), on 127.0.0.1 TCP, and the
- * waits that go with them.
+ * plain kad-dht server and a plain circuit relay (no realm, no PSK), on 127.0.0.1 TCP, the
+ * waits that go with them, and a kad-dht PUT_VALUE sent by hand, as a peer a DHT must refuse would.
  */
 
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, Record as KadRecord } from '@libp2p/kad-dht'
+import { lpStream } from '@libp2p/utils'
 import { connect, createNode, onceEvent } from './nodes.ts'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
 
 export type DhtNode = Libp2p<{ dht: KadDHT }>
@@ -51,4 +52,31 @@ export async function joinDht (node: DhtNode, server: Libp2p<any>): Promise<void
   if ((await table.find(server.peerId)) == null) {
     await added
   }
+}
+
+function varint (n: number): number[] {
+  const out: number[] = []
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80)
+    n >>>= 7
+  }
+  out.push(n)
+  return out
+}
+
+/** kad-dht's wire message `{ type: PUT_VALUE (0), key, record }` carrying a libp2p `Record`, encoded by hand: kad-dht does not export its codec */
+export function kadPutValue (key: Uint8Array, value: Uint8Array): Uint8Array {
+  const record = new KadRecord(key, value, new Date()).serialize()
+  const field = (no: number, bytes: Uint8Array): number[] => [...varint((no << 3) | 2), ...varint(bytes.length), ...bytes]
+  return Uint8Array.from([0x08, 0x00, ...field(2, key), ...field(3, record)])
+}
+
+/** sends one PUT_VALUE on a fresh stream of `protocol`: resolves with the reply, rejects when the stream is refused */
+export async function putValue (connection: Connection, protocol: string, key: Uint8Array, value: Uint8Array, timeout: number): Promise<Uint8Array> {
+  const stream = await connection.newStream(protocol)
+  const lp = lpStream(stream)
+  await lp.write(kadPutValue(key, value))
+  const reply = await lp.read({ signal: AbortSignal.timeout(timeout) })
+  await stream.close()
+  return reply.subarray()
 }
