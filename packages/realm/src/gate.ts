@@ -7,7 +7,7 @@
  */
 
 import { MAX_REJECTED_PEERS } from './constants.ts'
-import { rejectBackoff } from './policy.ts'
+import { rejectBackoff, setBounded } from './policy.ts'
 import type { Clock, GaterLayer } from '@holdfast/interface'
 import type { PeerId } from '@libp2p/interface'
 
@@ -51,14 +51,7 @@ export class DenyTable {
     const key = peer.toString()
     const failures = (this.denials.get(key)?.failures ?? 0) + 1
     const ms = rejectBackoff(failures, this.initial, this.max)
-    this.denials.delete(key)
-    this.denials.set(key, { failures, until: this.clock.now() + ms })
-    if (this.denials.size > MAX_REJECTED_PEERS) {
-      const oldest = this.denials.keys().next().value
-      if (oldest != null) {
-        this.denials.delete(oldest)
-      }
-    }
+    setBounded(this.denials, key, { failures, until: this.clock.now() + ms }, MAX_REJECTED_PEERS)
     return ms
   }
 

@@ -6,7 +6,7 @@
  */
 
 import { MAX_SEQ_ENTRIES } from './constants.ts'
-import { expiredMembers } from './policy.ts'
+import { expiredMembers, setBounded } from './policy.ts'
 import type { RealmMember } from './index.ts'
 import type { Clock, HoldfastEvents } from '@holdfast/interface'
 import type { Connection, PeerId } from '@libp2p/interface'
@@ -93,6 +93,16 @@ export class MemberList {
   /** holds at least one authenticated, open connection to this node */
   isConnected (peer: PeerId): boolean {
     return (this.members.get(peer.toString())?.connections.size ?? 0) > 0
+  }
+
+  /** some member holds an authenticated, open connection to this node */
+  anyConnected (): boolean {
+    for (const state of this.members.values()) {
+      if (state.connections.size > 0) {
+        return true
+      }
+    }
+    return false
   }
 
   seqOf (peer: PeerId): SeqEntry | undefined {
@@ -186,14 +196,7 @@ export class MemberList {
 
   /** most recently updated last, so the oldest goes first when the table is full */
   private remember (key: string, entry: Omit<SeqEntry, 'keepUntil'>): void {
-    this.seqs.delete(key)
-    this.seqs.set(key, { ...entry, keepUntil: this.clock.now() + this.retention })
-    if (this.seqs.size > MAX_SEQ_ENTRIES) {
-      const oldest = this.seqs.keys().next().value
-      if (oldest != null) {
-        this.seqs.delete(oldest)
-      }
-    }
+    setBounded(this.seqs, key, { ...entry, keepUntil: this.clock.now() + this.retention }, MAX_SEQ_ENTRIES)
   }
 }
 

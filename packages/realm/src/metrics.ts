@@ -10,8 +10,8 @@ import type { RealmRejectReason } from './gate.ts'
 import type { RealmStats } from './index.ts'
 import type { CounterGroup, Metrics } from '@libp2p/interface'
 
-/** where a gate turned a non-member away */
-export type RefusedAt = 'reservation' | 'circuit' | 'dht' | 'address-book' | string
+/** where a gate turned a non-member away: `reservation`, `circuit`, or the protocol of a member-only service (the realm DHT, the address book) */
+export type RefusedAt = string
 
 export class RealmCounters {
   private readonly stats: RealmStats = {

@@ -212,3 +212,19 @@ export function authFailureVerdict (facts: AuthFailureFacts): AuthFailureVerdict
   }
   return { count: true, expel, close: facts.reason === 'timeout' ? 'auth-timeout' : 'auth-failed', deny: !facts.known || expel }
 }
+
+/**
+ * Sets `key` as the most recently updated entry of `map` (insertion order), then drops the least
+ * recently updated ones past `max`: a table an outsider can grow stays bounded, and what goes
+ * first is what was heard of longest ago.
+ */
+export function setBounded<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key)
+  map.set(key, value)
+  for (const oldest of map.keys()) {
+    if (map.size <= max) {
+      return
+    }
+    map.delete(oldest)
+  }
+}

@@ -193,7 +193,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       interval: RENDEZVOUS_LOOKUP_INTERVAL,
       log: this.log,
       known: peer => this.list.isConnected(peer),
-      alone: () => ![...this.list.values()].some(state => state.connections.size > 0),
+      alone: () => !this.list.anyConnected(),
       connect: async (peer, opts) => this.connect(peer, opts)
     })
     this.discovery.start()

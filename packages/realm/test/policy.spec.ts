@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { announcementAge, authFailureVerdict, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
+import { announcementAge, authFailureVerdict, setBounded, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
 
 describe('realm policy', () => {
   it('nextAnnounceDelay stays within ± jitter of the interval', () => {
@@ -105,5 +105,15 @@ describe('realm policy', () => {
     expect(verdict({ known: true, reason: 'timeout' }), 'a listed member with a stalled stream: closed, not denied').to.deep.equal({ count: true, expel: false, close: 'auth-timeout', deny: false })
     expect(verdict({ known: true }), 'a listed member with a wrong proof').to.deep.equal({ count: true, expel: true, close: 'auth-failed', deny: true })
     expect(verdict({ known: true, exclusive: false, reason: 'unsupported' })).to.deep.equal({ count: true, expel: true, deny: false })
+  })
+
+  it('setBounded keeps the most recently updated entries, at most max', () => {
+    const map = new Map([['a', 1], ['b', 2], ['c', 3]])
+    setBounded(map, 'a', 4, 3)
+    expect([...map.keys()], 'an update moves it to the back').to.deep.equal(['b', 'c', 'a'])
+    setBounded(map, 'd', 5, 3)
+    expect([...map.entries()]).to.deep.equal([['c', 3], ['a', 4], ['d', 5]])
+    setBounded(map, 'e', 6, 1)
+    expect([...map.entries()]).to.deep.equal([['e', 6]])
   })
 })
