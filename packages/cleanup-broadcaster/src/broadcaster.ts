@@ -1,4 +1,4 @@
-import { AbortError, CAPABILITIES, ConnectionClosedError, InvalidArgumentError, InvalidConfigError, PeerClosingError, TimeoutError, TrackedTimers, systemClock } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, ConnectionClosedError, InvalidArgumentError, InvalidConfigError, PeerClosingError, registerService, systemClock, TimeoutError, TrackedTimers } from '@holdfast/interface'
 import { isConnection, isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr } from '@multiformats/multiaddr'
@@ -129,6 +129,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
         dialsAborted: components.metrics.registerCounter('holdfast_cleanup_broadcaster_dials_aborted_total', { help: 'Dials aborted by a cleanup' })
       }
     }
+    registerService(components, this)
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -1,4 +1,4 @@
-import { CAPABILITIES, ConnectionLimitError, InvalidArgumentError, InvalidConfigError, addGaterLayer, findService, gaterLayers, removeGaterLayer, systemClock } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, ConnectionLimitError, findService, gaterLayers, InvalidArgumentError, InvalidConfigError, registerService, removeGaterLayer, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { GRACE_PERIOD, HIGH_WATER, HYSTERESIS, IDLE_SWEEPS_PER_TIMEOUT, IDLE_TIMEOUT, LOW_WATER, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE, SILENCE_PERIOD } from './constants.ts'
@@ -127,6 +127,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
         calculate: () => ({ inbound: this.inbound, outbound: this.outbound, peers: this.peers.size, protected_peers: this.protections.size })
       })
     }
+    registerService(components, this)
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -1,19 +1,31 @@
 /**
  * Errors shared by every holdfast service. Each has a stable `name`: match on `err.name`,
  * never `instanceof`, because an app can end up with two copies of this package.
+ *
+ * Where libp2p already has an error with the same meaning, holdfast uses libp2p's: its
+ * `AbortError` ("you cancelled this") and `TimeoutError` are re-exported, and
+ * `ConnectionClosedError` extends libp2p's class of that name, so `instanceof` against either
+ * holds. Every other name is holdfast's own and differs from any libp2p error name.
  */
 
+import { ConnectionClosedError as Libp2pConnectionClosedError } from '@libp2p/interface'
 import type { PeerId } from '@libp2p/interface'
 
+export { AbortError, TimeoutError } from '@libp2p/interface'
+
 /**
- * libp2p's own `AbortError` (name `AbortError`) is what holdfast rejects with when the caller's
- * signal aborts: one name for "you cancelled this" across libp2p and holdfast. The spec's
- * `AbortedError` is this class.
+ * The base of holdfast's own errors: `name` is the class name, set once here, so each error
+ * below only says what it means and what it carries.
  */
-export { AbortError } from '@libp2p/interface'
+export class HoldfastError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = new.target.name
+  }
+}
 
 /** The peer (or the one connection the work was bound to) went away while the work was pending */
-export class ConnectionClosedError extends Error {
+export class ConnectionClosedError extends Libp2pConnectionClosedError {
   static name = 'ConnectionClosedError'
   readonly peer?: PeerId
   readonly reason?: string
@@ -27,111 +39,55 @@ export class ConnectionClosedError extends Error {
 }
 
 /** The peer is being cleaned up (or was, within the closing window): new work for it fails at once */
-export class PeerClosingError extends Error {
+export class PeerClosingError extends HoldfastError {
   static name = 'PeerClosingError'
-  readonly peer?: PeerId
-
-  constructor (message = 'The peer is closing', peer?: PeerId) {
-    super(message)
-    this.name = 'PeerClosingError'
-    this.peer = peer
-  }
+  constructor (message = 'The peer is closing', readonly peer?: PeerId) { super(message) }
 }
 
 /** A bare peer ID was given where holdfast has no way to find an address for it */
-export class AddressRequiredError extends Error {
+export class AddressRequiredError extends HoldfastError {
   static name = 'AddressRequiredError'
-
-  constructor (message = 'An address is required to reach this peer') {
-    super(message)
-    this.name = 'AddressRequiredError'
-  }
+  constructor (message = 'An address is required to reach this peer') { super(message) }
 }
 
 /** The target peer is not an authenticated member of the realm */
-export class NotRealmMemberError extends Error {
+export class NotRealmMemberError extends HoldfastError {
   static name = 'NotRealmMemberError'
-
-  constructor (message = 'The peer is not a member of the realm') {
-    super(message)
-    this.name = 'NotRealmMemberError'
-  }
+  constructor (message = 'The peer is not a member of the realm') { super(message) }
 }
 
 /** Realm authentication failed (wrong PSK, bad MAC, replayed proof) */
-export class RealmAuthError extends Error {
+export class RealmAuthError extends HoldfastError {
   static name = 'RealmAuthError'
-
-  constructor (message = 'Realm authentication failed') {
-    super(message)
-    this.name = 'RealmAuthError'
-  }
+  constructor (message = 'Realm authentication failed') { super(message) }
 }
 
 /** Every known path to the peer has failed */
-export class NoAvailablePathError extends Error {
+export class NoAvailablePathError extends HoldfastError {
   static name = 'NoAvailablePathError'
-
-  constructor (message = 'No path to the peer is available') {
-    super(message)
-    this.name = 'NoAvailablePathError'
-  }
+  constructor (message = 'No path to the peer is available') { super(message) }
 }
 
 /** A per-direction connection limit refused a connection */
-export class ConnectionLimitError extends Error {
+export class ConnectionLimitError extends HoldfastError {
   static name = 'ConnectionLimitError'
-
-  constructor (message = 'Connection limit reached') {
-    super(message)
-    this.name = 'ConnectionLimitError'
-  }
+  constructor (message = 'Connection limit reached') { super(message) }
 }
 
-/** A service was constructed with a configuration it cannot honour */
-export class InvalidConfigError extends Error {
+/** A service was constructed with a configuration it cannot honour; `option` names the init option */
+export class InvalidConfigError extends HoldfastError {
   static name = 'InvalidConfigError'
-  /** the init option that is wrong */
-  readonly option?: string
-
-  constructor (message = 'Invalid configuration', option?: string) {
-    super(message)
-    this.name = 'InvalidConfigError'
-    this.option = option
-  }
+  constructor (message = 'Invalid configuration', readonly option?: string) { super(message) }
 }
 
-/** An argument of a call is malformed (wrong type, negative duration, NaN, ...) */
-export class InvalidArgumentError extends Error {
+/** An argument of a call is malformed (wrong type, negative duration, NaN, ...); `argument` names it */
+export class InvalidArgumentError extends HoldfastError {
   static name = 'InvalidArgumentError'
-  /** the argument that is wrong */
-  readonly argument?: string
-
-  constructor (message = 'Invalid argument', argument?: string) {
-    super(message)
-    this.name = 'InvalidArgumentError'
-    this.argument = argument
-  }
+  constructor (message = 'Invalid argument', readonly argument?: string) { super(message) }
 }
 
 /** An event type that is not part of `HoldfastEvents` */
-export class UnknownEventTypeError extends Error {
+export class UnknownEventTypeError extends HoldfastError {
   static name = 'UnknownEventTypeError'
-  readonly type: string
-
-  constructor (type: string) {
-    super(`Unknown event type "${type}"`)
-    this.name = 'UnknownEventTypeError'
-    this.type = type
-  }
-}
-
-/** An operation did not complete within its timeout */
-export class TimeoutError extends Error {
-  static name = 'TimeoutError'
-
-  constructor (message = 'Timed out') {
-    super(message)
-    this.name = 'TimeoutError'
-  }
+  constructor (readonly type: string) { super(`Unknown event type "${type}"`) }
 }

@@ -10,7 +10,8 @@
  * - `PathKind` (`direct` | `relayed`) and `PathMode` (`relay-only` | `direct-primary` | `fallback`);
  * - the network-supervisor's snapshot and event types;
  * - `Clock` and `systemClock`: all holdfast time goes through an injectable clock;
- * - the `CleanupBroadcaster` contract, `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind.
+ * - the `CleanupBroadcaster` contract, `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind;
+ * - the building blocks every service shares, so each does a thing one way: `emit` (an event to the service's listeners and through the broadcaster), the input checks (`checkDuration`, capped at 2³¹−1 ms, `checkPeerId`, `checkSignal`, `checkOptions`), the circuit-address helpers (`isCircuitAddr`, `relayAddrOf`, `relayPeerOf`, `circuitAddr`), `registerService` / `findService`, and the node's one gater chain (`addGaterLayer`).
  *
  * @example
  *
@@ -38,5 +39,8 @@ export * from './network.ts'
 export * from './events.ts'
 export * from './services.ts'
 export * from './gater.ts'
+export * from './validate.ts'
+export * from './emit.ts'
+export * from './multiaddr.ts'
 export type * from './broadcaster.ts'
 export type * from './connection-manager.ts'

@@ -47,17 +47,27 @@ describe('@holdfast/interface', () => {
 })
 
 describe('findService', () => {
-  it('finds a service of a real node by capability, and nothing for an unknown one', async () => {
+  it('finds a registered service of a real node by capability whatever its key, a libp2p service under its usual key, and nothing for an unknown one', async () => {
     const { createLibp2p } = await import('libp2p')
     const { serviceCapabilities } = await import('@libp2p/interface')
     let found: { name: string } | undefined
+    let ping: unknown
+    let unregistered: unknown = 'not looked up'
     let missing: unknown = 'not looked up'
     const node = await createLibp2p({
       services: {
-        provider: () => ({ name: 'provider', [serviceCapabilities]: ['@holdfast/example'] }),
+        anyKeyAtAll: (components: object) => {
+          const service = { name: 'provider', [serviceCapabilities]: ['@holdfast/example'] }
+          api.registerService(components, service)
+          return service
+        },
+        ping: () => ({ name: 'ping', [serviceCapabilities]: ['@libp2p/ping'] }),
+        unregistered: () => ({ name: 'unregistered', [serviceCapabilities]: ['@holdfast/hidden'] }),
         user: (components: object) => ({
           start () {
             found = api.findService(components, '@holdfast/example')
+            ping = api.findService(components, '@libp2p/ping')
+            unregistered = api.findService(components, '@holdfast/hidden')
             missing = api.findService(components, '@holdfast/absent')
           },
           stop () {}
@@ -66,6 +76,8 @@ describe('findService', () => {
     })
     await node.stop()
     expect(found?.name).to.equal('provider')
+    expect(ping).to.have.property('name', 'ping')
+    expect(unregistered).to.be.undefined()
     expect(missing).to.be.undefined()
     expect(api.findService({}, '@holdfast/example')).to.be.undefined()
   })

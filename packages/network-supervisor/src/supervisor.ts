@@ -1,4 +1,4 @@
-import { AbortError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, TimeoutError, TrackedTimers, findService, systemClock } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, registerService, systemClock, TimeoutError, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { DEBOUNCE_WINDOW_MS, LONG_BACKGROUND_THRESHOLD_MS, PROBE_TIMEOUT_MS, RESULT_TIMEOUT_MS, SETTLE_WINDOW_MS } from './constants.ts'
@@ -89,6 +89,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
         debounced: components.metrics.registerCounter('holdfast_network_supervisor_debounced_total', { help: 'Actions of a custom processor skipped by the debounce' })
       }
     }
+    registerService(components, this)
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -1,4 +1,4 @@
-import { AddressRequiredError, CAPABILITIES, InvalidArgumentError, InvalidConfigError, NoAvailablePathError, TAGS, TrackedTimers, findService, systemClock } from '@holdfast/interface'
+import { AddressRequiredError, CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, NoAvailablePathError, registerService, systemClock, TAGS, TrackedTimers } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { byteStream } from '@libp2p/utils'
 import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
@@ -145,6 +145,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
         reservations: components.metrics.registerCounterGroup('holdfast_path_selector_reservations_total', { label: 'event', help: 'Relay reservations lost and restored' })
       }
     }
+    registerService(components, this)
   }
 
   /** Init checks: a typed error naming the option, before anything is started */

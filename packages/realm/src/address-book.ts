@@ -93,9 +93,3 @@ export class AddressBook {
     }
   }
 }
-
-/** circuit-relay-v2's server declares no capability: found by its tag */
-export function findRelayServer (components: object): RelayServer | undefined {
-  const all = (components as { components?: Record<string, unknown> }).components ?? {}
-  return Object.values(all).find((s: any) => s?.[Symbol.toStringTag] === '@libp2p/circuit-relay-v2-server') as RelayServer | undefined
-}

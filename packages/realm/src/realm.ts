@@ -3,11 +3,11 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, removeGaterLayer, TAGS } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { AddressBook, findRelayServer } from './address-book.ts'
+import { AddressBook } from './address-book.ts'
 import { Announcements, AnnounceTimers, SEAL_ANNOUNCEMENT } from './announcements.ts'
 import { RealmAuth } from './auth.ts'
 import { configOf } from './config.ts'
@@ -135,6 +135,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
         : components.connectionManager.openConnection(addrs, { signal: opts.signal }),
       authenticate: async (connection, opts) => this.authenticate(connection, opts)
     })
+    registerService(components, this)
   }
 
   async start (): Promise<void> {
@@ -156,7 +157,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
     const dht = this.config.dht ? findRealmDht(this.components, this.id) : undefined
     this.records = dht == null ? undefined : new RealmRecords({ dht, realmId: this.id, peerId: this.components.peerId, privateKey: this.components.privateKey, clock: this.clock, log: this.log }, this.announcements)
-    this.relayServer = findRelayServer(this.components)
+    // circuit-relay-v2's server declares no capability: it is found by its tag, under its usual key
+    this.relayServer = findService<RelayServer>(this.components, '@libp2p/circuit-relay-v2-server')
     if (this.relayServer != null && this.config.serveAddressBook) {
       const relay = this.relayServer
       await this.components.registrar.handle(this.addressBook.protocol, (stream, connection) => {

@@ -1,4 +1,4 @@
-import { CAPABILITIES, InvalidArgumentError, InvalidConfigError, findService, systemClock } from '@holdfast/interface'
+import { CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, registerService, systemClock } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { PARKED_TAG_PREFIX, defaults } from './constants.ts'
@@ -100,6 +100,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       }
       components.metrics.registerMetric('holdfast_reconnector_held_peers', { help: 'Peers held or reconnecting now', calculate: () => this.heap.size })
     }
+    registerService(components, this)
   }
 
   // ---------------------------------------------------------------- lifecycle
