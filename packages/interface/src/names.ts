@@ -29,3 +29,17 @@ export type PathKind = 'direct' | 'relayed'
 
 /** Which path carries a peer's traffic */
 export type PathMode = 'relay-only' | 'direct-primary' | 'fallback'
+
+/**
+ * Where each holdfast service drops a peer's state during a cleanup. The broadcaster runs its
+ * `onCleanup` layers in ascending order, top-down: what the app sees first, the transport last.
+ * An app's own layers go first (`app`), so they still find the peer in the realm and the
+ * path selector.
+ */
+export const CLEANUP_ORDER = {
+  app: 100,
+  realm: 200,
+  reconnector: 300,
+  pathSelector: 400,
+  connectionManager: 500
+} as const
