@@ -10,7 +10,8 @@
  * - `PathKind` (`direct` | `relayed`) and `PathMode` (`relay-only` | `direct-primary` | `fallback`);
  * - the network-supervisor's snapshot and event types;
  * - `Clock` and `systemClock`: all holdfast time goes through an injectable clock;
- * - the `CleanupBroadcaster` contract, `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind;
+ * - the contracts of the services (`CleanupBroadcaster`, `WatermarkConnectionManager`, `PathSelector`, `Reconnector`, `Realm`, `NetworkSupervisor`), so one service uses another by its interface alone;
+ * - the broadcaster's `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind;
  * - the building blocks every service shares, so each does a thing one way: `emit` (an event to the service's listeners and through the broadcaster), the input checks (`checkDuration`, capped at 2³¹−1 ms, `checkPeerId`, `checkSignal`, `checkOptions`), the circuit-address helpers (`isCircuitAddr`, `relayAddrOf`, `relayPeerOf`, `circuitAddr`), `registerService` / `findService`, and the node's one gater chain (`addGaterLayer`).
  *
  * @example
@@ -44,3 +45,7 @@ export * from './emit.ts'
 export * from './multiaddr.ts'
 export type * from './broadcaster.ts'
 export type * from './connection-manager.ts'
+export type * from './path-selector.ts'
+export type * from './reconnector.ts'
+export type * from './realm.ts'
+export type * from './network-supervisor.ts'

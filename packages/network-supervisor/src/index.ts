@@ -56,7 +56,7 @@
 import { autoAdapters } from './adapters/auto.ts'
 import { DEBOUNCE_WINDOW_MS, LONG_BACKGROUND_THRESHOLD_MS, PROBE_TIMEOUT_MS, RESULT_TIMEOUT_MS, SETTLE_WINDOW_MS } from './constants.ts'
 import { NetworkSupervisor as NetworkSupervisorClass } from './supervisor.ts'
-import type { AppLifecycleState, Clock, HoldfastEvents, Introspectable, InternalSizes, NetworkCleanupReason, NetworkEvent, NetworkEventResult, NetworkSnapshot, ReconnectReason, RecoveryAction } from '@holdfast/interface'
+import type { AppLifecycleState, Clock, HoldfastEvents, InternalSizes, Introspectable, NetworkCleanupReason, NetworkEvent, NetworkEventResult, NetworkSnapshot, NetworkSupervisor, ReconnectReason, RecoveryAction } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Logger, Metrics, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 
@@ -178,38 +178,7 @@ export interface NetworkSupervisorComponents {
   metrics?: Metrics
 }
 
-export type NetworkSupervisorEventType = 'network:batch' | 'network:action'
-
-/** The events of spec 05, with the details declared in `HoldfastEvents` */
-export type NetworkSupervisorEvents = {
-  [K in NetworkSupervisorEventType]: CustomEvent<HoldfastEvents[K]>
-}
-
-export interface NetworkSupervisorStats {
-  /** well-formed events accepted */
-  events: number
-  batches: number
-  /** actions run, by kind (noop included; a debounced one counts under `debounced` instead) */
-  actions: Partial<Record<RecoveryAction, number>>
-  failures: number
-  /** malformed events rejected with `InvalidArgumentError` */
-  invalidEvents: number
-  /** callers answered with `TimeoutError` */
-  timeouts: number
-  debounced: number
-}
-
-export interface NetworkSupervisor extends TypedEventTarget<NetworkSupervisorEvents>, Introspectable {
-  handle(event: NetworkEvent, options?: AbortOptions): Promise<NetworkEventResult>
-  networkPathChanged(snapshot: NetworkSnapshot, options?: AbortOptions): Promise<NetworkEventResult>
-  appLifecycleChanged(state: AppLifecycleState, options?: AbortOptions): Promise<NetworkEventResult>
-  cleanupConnections(reason: NetworkCleanupReason, options?: AbortOptions): Promise<NetworkEventResult>
-  forceReconnect(reason: ReconnectReason, options?: AbortOptions): Promise<NetworkEventResult>
-  /** the newest accepted snapshot (an adapter's baseline, or the last batch's) */
-  snapshot(): NetworkSnapshot | undefined
-  stats(): NetworkSupervisorStats
-  internalSizes(): InternalSizes
-}
+export type { NetworkSupervisor, NetworkSupervisorEvents, NetworkSupervisorEventType, NetworkSupervisorStats } from '@holdfast/interface'
 
 /** The defaults, in one place */
 export const defaults = {

@@ -5,30 +5,10 @@ import { RecoveryStepError } from './errors.ts'
 import { relayPeerOf } from './policy.ts'
 import type { StepFailure } from './errors.ts'
 import type { ForceReconnectOptions, NetworkEventProcessor, NetworkSupervisorComponents } from './index.ts'
-import type { CleanupBroadcaster, CleanupReason, Clock, NetworkCleanupReason, ReconnectReason } from '@holdfast/interface'
+import type { CleanupBroadcaster, CleanupReason, Clock, NetworkCleanupReason, PathSelector, Realm, Reconnector, ReconnectReason } from '@holdfast/interface'
 import type { AbortOptions, Connection, Logger, PeerId } from '@libp2p/interface'
 
-/**
- * The optional services, typed here by the few methods the supervisor calls, so it needs
- * none of their packages. Each is found by capability when an action runs.
- */
-export interface ReconnectorLike {
-  pause(): void
-  resume(options?: { resetBackoff?: boolean }): void
-  reconnectNow(peer?: PeerId): Promise<void>
-}
-
-/** spec 03's `report`: offline marks every path failing, restore's validation reports each ping */
-export interface PathSelectorLike {
-  report(peer: PeerId, connectionId: string, sample: { rttMs?: number, success: boolean }): void
-}
-
-/** spec 06's realm: its members are probed; `announce`, when it has one, re-announces the new addresses */
-export interface RealmLike {
-  members(): Array<{ peerId: PeerId }>
-  announce?(options?: AbortOptions): Promise<void>
-}
-
+/** The optional services are found by capability when an action runs; libp2p's ping is typed by the one method used */
 /** libp2p's ping service (`@libp2p/ping`) */
 export interface PingLike {
   ping(peer: PeerId, options?: AbortOptions & { runOnLimitedConnection?: boolean }): Promise<number>
@@ -165,7 +145,7 @@ export class DefaultProcessor implements NetworkEventProcessor {
         await reconnector?.reconnectNow()
       }
     })
-    await steps.run('realm-announce', async () => this.realm()?.announce?.({ signal: options.signal }))
+    await steps.run('realm-announce', async () => this.realm()?.announce())
   }
 
   /**
@@ -303,16 +283,16 @@ export class DefaultProcessor implements NetworkEventProcessor {
     return findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
   }
 
-  private reconnector (): ReconnectorLike | undefined {
-    return findService<ReconnectorLike>(this.components, CAPABILITIES.reconnector)
+  private reconnector (): Reconnector | undefined {
+    return findService<Reconnector>(this.components, CAPABILITIES.reconnector)
   }
 
-  private pathSelector (): PathSelectorLike | undefined {
-    return findService<PathSelectorLike>(this.components, CAPABILITIES.pathSelector)
+  private pathSelector (): PathSelector | undefined {
+    return findService<PathSelector>(this.components, CAPABILITIES.pathSelector)
   }
 
-  private realm (): RealmLike | undefined {
-    return findService<RealmLike>(this.components, CAPABILITIES.realm)
+  private realm (): Realm | undefined {
+    return findService<Realm>(this.components, CAPABILITIES.realm)
   }
 
   private ping (): PingLike | undefined {

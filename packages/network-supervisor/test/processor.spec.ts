@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
-import { TAGS } from '@holdfast/interface'
+import { registerService, TAGS } from '@holdfast/interface'
 import { reconnector } from '@holdfast/reconnector'
 import { connect, createFakeClock, createNode, disconnect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -29,11 +29,15 @@ async function errorOf (promise: Promise<unknown>): Promise<Error> {
  * A path-selector stand-in whose `report` throws (the real one is not built yet): it makes
  * one step of an action fail, so the test can check that the others still run
  */
-function throwingPathSelector (): () => { report(): void } {
-  return () => ({
-    [serviceCapabilities]: ['@holdfast/path-selector'],
-    report: () => { throw new Error('path selector exploded') }
-  })
+function throwingPathSelector (): (components: object) => { report(): void } {
+  return (components) => {
+    const service = {
+      [serviceCapabilities]: ['@holdfast/path-selector'],
+      report: () => { throw new Error('path selector exploded') }
+    }
+    registerService(components, service)
+    return service
+  }
 }
 
 describe('default processor on real nodes (real broadcaster and reconnector, fake clock)', () => {

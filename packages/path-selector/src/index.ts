@@ -48,70 +48,16 @@
 import { DEFAULT_NAT, DEFAULT_PRESET, FAILURES_TO_DEMOTE, KEEP_RELAY_BACKUP, PRESETS, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS, RTT_ALPHA, RTT_SWITCHING_MIN_MS, UPGRADE, UPGRADE_MAX_ATTEMPTS, UPGRADE_TIMEOUT_MS } from './constants.ts'
 import { PathSelector as PathSelectorClass } from './path-selector.ts'
 import type { KeepAlivePreset, NatType, PathStatus, PresetName } from './policy.ts'
-import type { Clock, HoldfastEvents, InternalSizes, Introspectable, PathKind, PathMode } from '@holdfast/interface'
+import type { Clock, HoldfastEvents, InternalSizes, Introspectable, PathKind, PathMode, PathSelector } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, PeerStore, Stream, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export { selectPath, natDecision, nextMode, updateRtt, resolvePreset, retryDelay, isNatType, NAT_TYPES } from './policy.ts'
-export type { PathCandidate, PathStatus, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
+export type { PathCandidate, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
 export { PRESETS, RTT_SWITCHING_MIN_MS } from './constants.ts'
-export type { InternalSizes }
+export type { InternalSizes, Path, PathSample, PathConnectOptions, PathSelector, PathSelectorEvents, PathStatus } from '@holdfast/interface'
 
-/** One connection to a peer, as `paths()` reports it (a snapshot) */
-export interface Path {
-  connectionId: string
-  kind: PathKind
-  /** the multiaddr protocol naming the transport: `tcp`, `ws`, `webrtc`, `p2p-circuit`, ... */
-  transport: string
-  remoteAddr: Multiaddr
-  /** RTT average (EWMA), once measured */
-  rttMs?: number
-  successes: number
-  /** consecutive failures since the last success */
-  failures: number
-  status: PathStatus
-  /** clock time of the last success (or of the opening) */
-  lastActive: number
-  /** a direct path made through a relay (WebRTC over the relay, DCUtR) */
-  holePunched: boolean
-}
-
-export interface PathSample {
-  /** a measured round trip, in ms */
-  rttMs?: number
-  success: boolean
-}
-
-export interface ConnectOptions extends AbortOptions {
-  /** the addresses to try; default: the peer store's */
-  addrs?: Multiaddr[]
-}
-
-/** The events this service dispatches itself (and publishes through the broadcaster when present) */
-export type PathSelectorEvents = {
-  [K in 'path:changed' | 'path:upgraded' | 'path:fallback' | 'relay:reservation-lost' | 'relay:reservation-restored']: CustomEvent<HoldfastEvents[K]>
-}
-
-export interface PathSelector extends TypedEventTarget<PathSelectorEvents>, Introspectable {
-  /** every open path to the peer, in the order they opened */
-  paths(peer: PeerId): Path[]
-  /** the path the peer's traffic uses */
-  best(peer: PeerId): Path | undefined
-  mode(peer: PeerId): PathMode | undefined
-  /**
-   * Relay addresses only: through the relay, then the upgrade in the background; direct only:
-   * direct; both: raced, the first usable wins. Resolves once a stream could be opened on the
-   * connection (a ping), with an already healthy path at once.
-   */
-  connect(peer: PeerId, opts?: ConnectOptions): Promise<Connection>
-  /** on the best path; on failure on the next (relayed ones with `runOnLimitedConnection`) */
-  openStream(peer: PeerId, protocols: string | string[], opts?: AbortOptions): Promise<Stream>
-  /** feeds a measurement of the app's own into a path's RTT average and failure count */
-  report(peer: PeerId, connectionId: string, sample: PathSample): void
-  /** tries a direct path now; true when the peer has one afterwards */
-  upgrade(peer: PeerId, opts?: AbortOptions): Promise<boolean>
-}
 
 export interface PathSelectorInit {
   /**

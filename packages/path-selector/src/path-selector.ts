@@ -7,7 +7,7 @@ import { TypedEventEmitter } from 'main-event'
 import { equals } from 'uint8arrays/equals'
 import { DEFAULT_NAT, DEFAULT_PRESET, FAILURES_TO_DEMOTE, KEEP_RELAY_BACKUP, RELAY_BACKUP_TAG_VALUE, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS, RTT_ALPHA, UPGRADE, UPGRADE_MAX_ATTEMPTS, UPGRADE_TIMEOUT_MS } from './constants.ts'
 import { isNatType, natDecision, nextMode, resolvePreset, retryDelay, selectPath, updateRtt } from './policy.ts'
-import type { ConnectOptions, Path, PathSample, PathSelector as PathSelectorInterface, PathSelectorComponents, PathSelectorEvents, PathSelectorInit } from './index.ts'
+import type { PathConnectOptions, Path, PathSample, PathSelector as PathSelectorInterface, PathSelectorComponents, PathSelectorEvents, PathSelectorInit } from './index.ts'
 import type { KeepAlivePreset, NatType, PathStatus } from './policy.ts'
 import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, PathKind, PathMode, WatermarkConnectionManager } from '@holdfast/interface'
 import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -280,7 +280,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
 
   // ---------------------------------------------------------------- connect and streams
 
-  async connect (peer: PeerId, opts: ConnectOptions = {}): Promise<Connection> {
+  async connect (peer: PeerId, opts: PathConnectOptions = {}): Promise<Connection> {
     if (!isPeerId(peer)) {
       throw new InvalidArgumentError('peer must be a PeerId', 'peer')
     }

@@ -40,7 +40,7 @@ import type { RejectReason } from './announcements.ts'
 import type { AuthFailure } from './auth.ts'
 import type { RealmRejectReason } from './gate.ts'
 import type { RealmMemberLeftReason } from './member-list.ts'
-import type { Clock, HoldfastEvents, Introspectable } from '@holdfast/interface'
+import type { Clock, HoldfastEvents, Introspectable, Realm } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, ContentRouting, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -48,7 +48,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export { connectNode } from './connect-node.ts'
 export type { ConnectNodeOptions } from './connect-node.ts'
 export type { AddressSource } from './policy.ts'
-export type { AuthFailure, RealmMemberLeftReason, RealmRejectReason, RejectReason }
+export type { AuthFailure, Realm, RealmEvents, RealmMember, RealmMemberLeftReason, RealmRejectReason, RealmStats, RejectReason } from '@holdfast/interface'
 export { deriveKeys } from './keys.ts'
 export type { RealmKeys } from './keys.ts'
 export { createDhtRecord, DHT_NAMESPACE, dhtKey, realmDhtProtocol, realmDhtSelector, realmDhtValidator } from './dht.ts'
@@ -56,49 +56,6 @@ export { membersOnly } from './members-only.ts'
 export type { MembersOnlyInit } from './members-only.ts'
 export * from './errors.ts'
 export * from './constants.ts'
-
-/** The realm's own events: the `member:*` ones of `HoldfastEvents`, plus rejections for monitoring */
-export type RealmEvents = {
-  [K in 'member:joined' | 'member:updated' | 'member:left']: CustomEvent<HoldfastEvents[K]>
-} & {
-  /** a member-list announcement was refused (its sender's gossipsub score drops) */
-  'announcement:rejected': CustomEvent<{ from: PeerId, reason: RejectReason }>
-  /** a peer that is neither a member nor named infrastructure was disconnected or refused (exclusive realms) */
-  'realm:rejected': CustomEvent<{ peer: PeerId, reason: RealmRejectReason }>
-  /** this node, a relay, refused a reservation to a peer that is not an authenticated member */
-  'reservation:denied': CustomEvent<{ peer: PeerId }>
-}
-
-export interface RealmMember {
-  peerId: PeerId
-  /** addresses from its latest announcement (reachable ones and relay circuits) */
-  addrs: Multiaddr[]
-  /** the relays it holds reservations on */
-  relays: Multiaddr[]
-  natType: string
-  /** clock time it was last heard from */
-  lastSeen: number
-  /** holds an authenticated connection to this node right now */
-  authenticated: boolean
-}
-
-export interface RealmStats {
-  authSucceeded: number
-  /** failed auth exchanges with peers that are not named infrastructure, all reasons together */
-  authFailed: number
-  authFailures: Partial<Record<AuthFailure, number>>
-  announcementsSent: number
-  announcementsAccepted: number
-  /** announcements refused, by reason */
-  rejected: Record<RejectReason, number>
-  /** connections of non-members closed or refused (exclusive realms), by reason */
-  connectionsRejected: Record<RealmRejectReason, number>
-  reservationsDenied: number
-  /** circuits through this relay refused because their source or destination is not a member */
-  circuitsDenied: number
-  /** member-only streams (the realm DHT, the address book) refused to non-members */
-  accessDenied: number
-}
 
 export interface RealmInit {
   /** the pre-shared key: >= 32 bytes, as a Uint8Array or a hex or base64 string. Never logged or sent */
@@ -201,30 +158,6 @@ export interface RealmComponents {
   connectionGater: ConnectionGater
   contentRouting: ContentRouting
   metrics?: Metrics
-}
-
-export interface Realm extends TypedEventTarget<RealmEvents>, Introspectable {
-  /** public: derived from the PSK, names the realm's protocols and topic */
-  readonly id: string
-  members(): RealmMember[]
-  isMember(peer: PeerId): boolean
-  /** one of the `infrastructure` peers the app named */
-  isInfrastructure(peer: PeerId): boolean
-  /** runs (or joins) the auth exchange on a connection; rejects with `RealmAuthError` */
-  authenticate(connection: Connection, opts?: AbortOptions): Promise<void>
-  /**
-   * reaches a peer by its peer ID alone and resolves once it is authenticated and able to carry
-   * streams; `NotRealmMemberError` when the peer was reached and is not a member,
-   * `PeerUnreachableError` when no address reached it
-   */
-  connect(peer: PeerId, opts?: AbortOptions): Promise<Connection>
-  /** announces now (also done on start, every interval and on address change) */
-  announce(): Promise<void>
-  /** puts this node's realm record on the DHT now (announce() does it in the background when due) */
-  publishRecord(opts?: AbortOptions): Promise<void>
-  /** tells the members this node leaves (they drop it at once) and stops announcing */
-  leave(opts?: AbortOptions): Promise<void>
-  stats(): RealmStats
 }
 
 export function realm (init: RealmInit): (components: RealmComponents) => Realm {

@@ -31,15 +31,10 @@ import type { Realm, RealmComponents, RealmEvents, RealmInit, RealmMember, Realm
 import type { RealmKeys } from './keys.ts'
 import type { MemberState, RealmMemberLeftReason } from './member-list.ts'
 import type { RealmAccess } from './members-only.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, WatermarkConnectionManager } from '@holdfast/interface'
+import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, PathSelector, WatermarkConnectionManager } from '@holdfast/interface'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { AbortOptions, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-/** What the realm needs of `@holdfast/path-selector`, when the node has one */
-interface PathConnector {
-  connect(peer: PeerId, opts: AbortOptions & { addrs?: Multiaddr[] }): Promise<Connection>
-}
 
 /** the realm's layer in the node's gater chain */
 const GATE_OWNER = '@holdfast/realm'
@@ -74,7 +69,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private relayServer?: RelayServer
   private broadcaster?: CleanupBroadcaster
   private connManager?: WatermarkConnectionManager
-  private pathSelector?: PathConnector
+  private pathSelector?: PathSelector
   private discovery?: Discovery
 
   constructor (components: RealmComponents, init: RealmInit) {
@@ -153,7 +148,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   async afterStart (): Promise<void> {
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
-    this.pathSelector = findService<PathConnector>(this.components, CAPABILITIES.pathSelector)
+    this.pathSelector = findService<PathSelector>(this.components, CAPABILITIES.pathSelector)
     this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
     const dht = this.config.dht ? findRealmDht(this.components, this.id) : undefined
     this.records = dht == null ? undefined : new RealmRecords({ dht, realmId: this.id, peerId: this.components.peerId, privateKey: this.components.privateKey, clock: this.clock, log: this.log }, this.announcements)

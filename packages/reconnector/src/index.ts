@@ -54,7 +54,7 @@
  */
 
 import { Reconnector as ReconnectorClass } from './reconnector.ts'
-import type { Clock, HoldfastEvents, Introspectable } from '@holdfast/interface'
+import type { Clock, HoldfastEvents, Introspectable, Reconnector } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -159,34 +159,7 @@ export interface ReconnectorComponents {
   metrics?: Metrics
 }
 
-/** The events of spec 04, with the details declared in `HoldfastEvents` */
-export type ReconnectorEventType = 'peer:held' | 'peer:reconnecting' | 'peer:recovered' | 'peer:removed' | 'peer:online' | 'peer:offline'
-
-export type ReconnectorEvents = {
-  [K in ReconnectorEventType]: CustomEvent<Pick<HoldfastEvents, ReconnectorEventType>[K]>
-}
-
-export interface ResumeOptions {
-  /** start every held peer's backoff (and its `maxAttempts`) from scratch */
-  resetBackoff?: boolean
-}
-
-export interface Reconnector extends TypedEventTarget<ReconnectorEvents>, Introspectable {
-  /** a held peer's state, `connected` for a watched connected peer, undefined for any other peer */
-  state(peer: PeerId): 'connected' | 'held' | 'reconnecting' | 'removed' | undefined
-  /** hold this peer when it disconnects, whatever the predicate and the protections say */
-  watch(peer: PeerId): void
-  /** undo `watch(peer)`; a held peer no longer watched at all is removed (`unwatched`) */
-  unwatch(peer: PeerId): void
-  /** the peers held or reconnecting now */
-  held(): PeerId[]
-  /** the network is known to be offline: no attempt is made or spent until `resume()` */
-  pause(): void
-  /** the network is back: every held peer gets one attempt within the first delay's jitter band */
-  resume(opts?: ResumeOptions): void
-  /** one attempt now for the peer (or every held peer), outside the schedule; resolves when they settled */
-  reconnectNow(peer?: PeerId): Promise<void>
-}
+export type { Reconnector, ReconnectorEvents, ReconnectorEventType, ReconnectorPeerState, ResumeOptions } from '@holdfast/interface'
 
 export function reconnector (init: ReconnectorInit = {}): (components: ReconnectorComponents) => Reconnector {
   return (components) => new ReconnectorClass(components, init)

@@ -7,14 +7,10 @@ import { backoffDelay, configProblem, crossingYield, dropParkedTags, hasKeepAliv
 import type { HeapItem } from './deadline-heap.ts'
 import type { Reconnector as ReconnectorInterface, ReconnectorComponents, ReconnectorEvents, ReconnectorEventType, ReconnectorInit, ResumeOptions } from './index.ts'
 import type { Input, ReconnectConfig, RemovalReason, TagPlan } from './policy.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes } from '@holdfast/interface'
+import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, WatermarkConnectionManager } from '@holdfast/interface'
 import type { AbortOptions, CounterGroup, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
 
 /** What the reconnector needs of the holdfast connection manager, when the node has one */
-interface ProtectionSource {
-  isProtected(peer: PeerId, tag?: string): boolean
-}
-
 type DialFn = (peer: PeerId, options: AbortOptions) => Promise<unknown>
 
 interface InFlightDial {
@@ -57,7 +53,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   private readonly tagWrites = new Set<Promise<void>>()
   private readonly metrics?: { dials: CounterGroup, removed: CounterGroup, recovered: CounterGroup }
   private broadcaster?: CleanupBroadcaster
-  private protection?: ProtectionSource
+  private protection?: WatermarkConnectionManager
   private dialFn?: DialFn
   /** the one clock timer, armed for the top of the heap */
   private timer?: unknown
@@ -111,8 +107,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     }
     this.started = true
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
-    const manager = findService<Partial<ProtectionSource>>(this.components, CAPABILITIES.connectionManager)
-    this.protection = typeof manager?.isProtected === 'function' ? manager as ProtectionSource : undefined
+    this.protection = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     const broadcaster = this.broadcaster
     const connectionManager = this.components.connectionManager
     this.dialFn = this.dialHook ??

@@ -1,4 +1,4 @@
-import { CAPABILITIES } from '@holdfast/interface'
+import { CAPABILITIES, registerService } from '@holdfast/interface'
 import { connect, createNode, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { seededRandom } from '@holdfast/test-utils'
 import { serviceCapabilities } from '@libp2p/interface'
@@ -277,10 +277,14 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
     const c = await createRemote()
     remotes.push(b, c)
     const protectedPeers = new Set([b.peerId.toString()])
-    const manager = (): object => ({
-      [serviceCapabilities]: [CAPABILITIES.connectionManager],
-      isProtected: (peer: PeerId) => protectedPeers.has(peer.toString())
-    })
+    const manager = (components: object): object => {
+      const service = {
+        [serviceCapabilities]: [CAPABILITIES.connectionManager],
+        isProtected: (peer: PeerId) => protectedPeers.has(peer.toString())
+      }
+      registerService(components, service)
+      return service
+    }
     h = await createHarness({}, { services: { holdfastConnectionManager: manager } })
     await connect(h.node, b.node)
     await connect(h.node, c.node)
