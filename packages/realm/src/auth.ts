@@ -52,6 +52,9 @@ interface PendingAuth {
 
 /** A `RealmAuthError` that says why the exchange failed */
 export class AuthFailed extends RealmAuthError {
+  // a RealmAuthError to callers: the reason is the detail
+  static name = 'RealmAuthError'
+
   constructor (readonly reason: AuthFailure, message: string) {
     super(message)
   }
