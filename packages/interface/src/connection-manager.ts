@@ -1,5 +1,5 @@
 /**
- * The contract of `@holdfast/connection-manager` (spec 02), here so other services (the
+ * The contract of `@holdfast/connection-manager` here so other services (the
  * reconnector asks `isProtected(peer)`) can depend on the shape without the implementation.
  */
 
@@ -39,7 +39,7 @@ export type ScoreInput = Omit<PeerConnInfo, 'score'>
 /** Replaceable scoring (`init.score`); higher keeps the peer longer */
 export type ScoreFn = (peer: ScoreInput) => number
 
-/** The seed 004 formula's parts; with the default score, `score = tags + outbound + streams` */
+/** The parts of a peer's score; with the default score, `score = tags + outbound + streams` */
 export interface ScoreParts {
   /** sum of the tag values */
   tags: number

@@ -49,7 +49,7 @@ export interface CleanupReport {
 export type ConnectionDirection = 'inbound' | 'outbound'
 
 export interface HoldfastEvents {
-  // cleanup-broadcaster (spec 01)
+  // cleanup-broadcaster
   'connection:state': { peer: PeerId, connectionId: string, state: 'open' | 'closing' | 'closed', direction: ConnectionDirection, path: PathKind }
   'connection:closed': { peer: PeerId, connectionId: string, path: PathKind, reason?: string }
   'connection:replaced': { peer: PeerId, oldConnectionId: string, newConnectionId: string }
@@ -59,21 +59,21 @@ export interface HoldfastEvents {
   'restart:started': { peer: PeerId }
   'restart:completed': { peer: PeerId, success: boolean, error?: string }
 
-  // connection-manager (spec 02)
+  // connection-manager
   'trim:started': { connections: number }
   'trim:completed': { closed: PeerId[], before: number, after: number, durationMs: number, shortfall: number }
   'limit:exceeded': { direction: ConnectionDirection, peer: PeerId }
   /** a trim announces each closed peer once, in closing order, when its closes have settled; idle and limit closes are announced as they start */
   'connection:closed-by-manager': { peer: PeerId, reason: 'trim' | 'idle' | 'limit' }
 
-  // path-selector (spec 03)
+  // path-selector
   'path:changed': { peer: PeerId, from: PathMode | undefined, to: PathMode, best: PathKind }
   'path:upgraded': { peer: PeerId, durationMs: number }
   'path:fallback': { peer: PeerId }
   'relay:reservation-lost': { relay: PeerId }
   'relay:reservation-restored': { relay: PeerId, attempts: number, downtimeMs: number }
 
-  // reconnector (spec 04)
+  // reconnector
   'peer:held': { peer: PeerId }
   'peer:reconnecting': { peer: PeerId, attempt: number, delayMs: number }
   'peer:recovered': { peer: PeerId, downtimeMs: number, attempts: number, how: 'returned' | 'reconnected' }
@@ -81,11 +81,11 @@ export interface HoldfastEvents {
   'peer:online': { peer: PeerId }
   'peer:offline': { peer: PeerId }
 
-  // network-supervisor (spec 05)
+  // network-supervisor
   'network:batch': { events: NetworkEvent[], action: RecoveryAction }
   'network:action': { action: RecoveryAction, success: boolean, error?: string, durationMs: number }
 
-  // realm (spec 06)
+  // realm
   'member:joined': { peer: PeerId }
   'member:updated': { peer: PeerId }
   'member:left': { peer: PeerId, reason: 'left' | 'expired' | 'auth-failed' }
