@@ -1,6 +1,6 @@
 /**
- * The contract of `@holdfast/connection-manager` here so other services (the
- * reconnector asks `isProtected(peer)`) can depend on the shape without the implementation.
+ * The contract of `@holdfast/connection-manager`, here so other services (the reconnector asks
+ * `isProtected(peer)`) can depend on the shape without the implementation.
  */
 
 import type { Introspectable } from './broadcaster.ts'
@@ -39,7 +39,7 @@ export type ScoreInput = Omit<PeerConnInfo, 'score'>
 /** Replaceable scoring (`init.score`); higher keeps the peer longer */
 export type ScoreFn = (peer: ScoreInput) => number
 
-/** The parts of a peer's score; with the default score, `score = tags + outbound + streams` */
+/** The default score's parts; with the default score, `score = tags + outbound + streams` */
 export interface ScoreParts {
   /** sum of the tag values */
   tags: number
