@@ -1,20 +1,30 @@
 /**
- * Defaults, with why. Numbers marked "seed 003" / "seed 004" come from the design documents in
- * shared/seeds.
+ * The defaults, and why each is what it is.
  */
 
-/** Trim stops at this many connections (seed 004: `LowWater = 100`). */
+/**
+ * A batch trim stops at this many connections: about a hundred peers is enough for a DHT
+ * routing table and a few gossip meshes on a desktop node, with room to spare.
+ */
 export const LOW_WATER = 100
 
-/** More connections than this starts a trim (seed 004: `HighWater = 200`). */
+/**
+ * More connections than this starts a trim. Twice `LOW_WATER`, so one trim frees room for a
+ * hundred arrivals before the next; still below libp2p's own cap in Node (300), which then only
+ * acts as an emergency brake.
+ */
 export const HIGH_WATER = 200
 
-/** A peer first connected less than this ago is never trimmed (seed 003: `GracePeriod: 30s`). */
+/**
+ * A peer first connected less than this ago is never trimmed: 30 s lets a new peer finish
+ * identify, an authentication handshake and its first exchange before it can be judged by its
+ * score.
+ */
 export const GRACE_PERIOD = 30_000
 
 /**
  * At most one automatic trim per period: a burst of arrivals above `highWater` costs one trim,
- * not one per connection (go-libp2p's `silencePeriod`, 10 s).
+ * not one per connection. 10 s is go-libp2p's silence period.
  */
 export const SILENCE_PERIOD = 10_000
 
@@ -25,7 +35,11 @@ export const SILENCE_PERIOD = 10_000
  */
 export const HYSTERESIS = 10
 
-/** Seed 003's idle timeouts per platform preset; `desktop` is the default. */
+/**
+ * Idle timeouts by platform: a phone closes idle connections soonest, to save its radio and
+ * battery; a server keeps them longest, because peers come back to it; `test` keeps test runs
+ * short. `desktop` is the default.
+ */
 export const IDLE_PRESETS = {
   mobile: 2 * 60_000,
   desktop: 5 * 60_000,
@@ -41,7 +55,10 @@ export const IDLE_TIMEOUT = IDLE_PRESETS.desktop
  */
 export const IDLE_SWEEPS_PER_TIMEOUT = 4
 
-/** Score bonuses of seed 004's `CalculateScore` */
+/**
+ * The default score's bonuses. An outbound connection is one this node chose to make (+10); an
+ * open stream means the peer is in use right now (+20), which outweighs it.
+ */
 export const OUTBOUND_BONUS = 10
 export const STREAMS_BONUS = 20
 
@@ -52,3 +69,20 @@ export const STREAMS_BONUS = 20
  */
 export const PROTECTED_STORE_TAG = 'holdfast-protected'
 export const PROTECTED_STORE_TAG_VALUE = 100
+
+/**
+ * The defaults of the numeric and mode options, in one place. `score` defaults to
+ * `defaultScore` and `clock` to the system clock.
+ */
+export const defaults = {
+  lowWater: LOW_WATER,
+  highWater: HIGH_WATER,
+  gracePeriod: GRACE_PERIOD,
+  silencePeriod: SILENCE_PERIOD,
+  trimMode: 'batch',
+  /** capped at `highWater - lowWater` */
+  hysteresis: HYSTERESIS,
+  maxInbound: Infinity,
+  maxOutbound: Infinity,
+  idleTimeout: IDLE_TIMEOUT
+} as const

@@ -1,8 +1,9 @@
 /**
- * Seed 004's Gater as a libp2p `ConnectionGater`: InterceptPeerDial -> `denyDialPeer`,
- * InterceptAddrDial -> `denyDialMultiaddr`, InterceptAccept -> `denyInboundConnection`,
- * InterceptSecured -> `denyInbound/OutboundEncryptedConnection`, plus the relay checkpoints,
- * where the realm hook decides who may hold a reservation on this node.
+ * An app's connection gater with allow and deny lists, in the shape of go-libp2p's
+ * `ConnectionGater`: InterceptPeerDial -> `denyDialPeer`, InterceptAddrDial ->
+ * `denyDialMultiaddr`, InterceptAccept -> `denyInboundConnection`, InterceptSecured ->
+ * `denyInbound/OutboundEncryptedConnection`, plus the relay checkpoints, where a realm hook
+ * decides who may hold a reservation on this node.
  */
 
 import { InvalidArgumentError } from '@holdfast/interface'
@@ -51,6 +52,12 @@ function addressPrefix (addr: Multiaddr | string): string {
   }
 }
 
+/**
+ * A `ConnectionGater` to pass as `createLibp2p({ connectionGater })`: denied peers and
+ * addresses are refused at every checkpoint, allowed peers never are, and the lists change at
+ * run time. It is the node's own gater: the manager's per-direction limits (and other holdfast
+ * gates) are chained after it, not into it.
+ */
 export function createGater (init: GaterInit = {}): HoldfastGater {
   const allowed = new Set<string>()
   const denied = new Set<string>()

@@ -53,42 +53,52 @@
  * Other holdfast services find it through the capability `@holdfast/connection-manager` and
  * call `isProtected(peer)`. Its events are dispatched on the service and, when a cleanup
  * broadcaster is present, published through it too.
+ *
+ * The ranking can be adjusted by wrapping the default score:
+ *
+ * ```TypeScript
+ * import { defaultScore, watermarkConnectionManager } from '@holdfast/connection-manager'
+ *
+ * // a peer that dialed this node counts a little too
+ * const connections = watermarkConnectionManager({
+ *   score: (peer) => defaultScore(peer) + (peer.inbound > 0 ? 5 : 0)
+ * })
+ * ```
  */
 
-import { GRACE_PERIOD, HIGH_WATER, HYSTERESIS, IDLE_PRESETS, IDLE_TIMEOUT, LOW_WATER, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE, SILENCE_PERIOD } from './constants.ts'
 import { WatermarkConnectionManager as WatermarkConnectionManagerClass } from './manager.ts'
 import type { Clock, HoldfastEvents, ScoreFn, TrimMode, WatermarkConnectionManager } from '@holdfast/interface'
 import type { ComponentLogger, ConnectionGater, Libp2pEvents, Metrics, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
+export { defaults, IDLE_PRESETS, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE } from './constants.ts'
+export { defaultScore } from './policy.ts'
+export { decayNone, decayFixed, decayLinear, decayExpireWhenInactive, bumpSumUnbounded, bumpSumBounded, bumpOverwrite } from './decay.ts'
 export { createGater } from './gater.ts'
 export type { GaterInit, HoldfastGater, RealmMembership } from './gater.ts'
-export { decayNone, decayFixed, decayLinear, decayExpireWhenInactive, bumpSumUnbounded, bumpSumBounded, bumpOverwrite } from './decay.ts'
-export { seedScore, scoreParts, planTrim, sortClosing, closingOrder, checkSettings, trimTarget, TRIMMABLE, PROTECTED, IN_GRACE } from './policy.ts'
-export type { PlanHooks, PlanPeers, PlanResult, Settings, SettingProblem } from './policy.ts'
 export type { WatermarkConnectionManager, PeerConnInfo, ScoreInput, ScoreFn, ScoreParts, TrimCandidate, TrimPlan, TrimReport, TrimMode, ConnManagerStats, Limits, DecayingTag, DecayingValue, DecayFn, BumpFn, CloseReason } from '@holdfast/interface'
 
 export interface WatermarkConnectionManagerInit {
   /**
-   * A trim stops at this many connections.
+   * A batch trim stops at this many connections. A whole number, at least 1.
    *
    * @default 100
    */
   lowWater?: number
   /**
-   * More connections than this starts an automatic trim.
+   * More connections than this starts an automatic trim. A whole number above `lowWater`.
    *
    * @default 200
    */
   highWater?: number
   /**
-   * ms: a peer first connected less than this ago is not trimmed.
+   * ms: a peer first connected less than this ago is not trimmed. 0 turns it off.
    *
    * @default 30000
    */
   gracePeriod?: number
   /**
-   * ms: at most one automatic trim per period (a manual `trim()` ignores it).
+   * ms: at most one automatic trim per period (a manual `trim()` ignores it). 0 turns it off.
    *
    * @default 10000
    */
@@ -100,34 +110,39 @@ export interface WatermarkConnectionManagerInit {
    */
   trimMode?: TrimMode
   /**
-   * How far below highWater an incremental trim goes (1..highWater - lowWater).
+   * How far below highWater an incremental trim goes: a whole number from 1 to
+   * `highWater - lowWater`. Without it, 10, lowered to `highWater - lowWater` when the
+   * watermarks are closer than that.
    *
-   * @default min(10, highWater - lowWater)
+   * @default 10
    */
   hysteresis?: number
   /**
-   * Inbound connections over this are refused before any stream can be opened (protected peers excepted).
+   * Inbound connections over this are refused before any stream can be opened (protected peers
+   * excepted). A whole number, or `Infinity` for no limit.
    *
    * @default Infinity
    */
   maxInbound?: number
   /**
-   * Dials over this reject with `ConnectionLimitError` (protected peers excepted).
+   * Dials over this reject with `ConnectionLimitError` (protected peers excepted). A whole
+   * number, or `Infinity` for no limit.
    *
    * @default Infinity
    */
   maxOutbound?: number
   /**
    * ms: a connection with no stream for this long is closed unless its peer is protected;
-   * `Infinity` disables it. Presets: `IDLE_PRESETS`.
+   * `Infinity` disables it. At most 2³¹−1 ms (about 24.8 days), the longest a timer can wait.
+   * Presets by platform: `IDLE_PRESETS`; the default is `IDLE_PRESETS.desktop`.
    *
-   * @default 300000 (IDLE_PRESETS.desktop)
+   * @default 300000
    */
   idleTimeout?: number
   /**
-   * Ranks peers for a trim, lowest first.
+   * Ranks peers for a trim, lowest first. Wrap `defaultScore` to adjust it.
    *
-   * @default seed 004: sum of tag values, +10 with an outbound connection, +20 with an open stream
+   * @default defaultScore: the sum of the tag values, +10 with an outbound connection, +20 with an open stream
    */
   score?: ScoreFn
   /** @default the system clock */
@@ -138,32 +153,15 @@ export interface WatermarkConnectionManagerComponents {
   peerId: PeerId
   events: TypedEventTarget<Libp2pEvents>
   connectionManager: ConnectionManager
-  /** read at start, swapped for one that chains the per-direction limits in front of it, restored on stop */
+  /** the node's gater: the per-direction limits join its gater chain at start and leave it on stop */
   connectionGater: ConnectionGater
   peerStore: PeerStore
   logger: ComponentLogger
   metrics?: Metrics
 }
 
-/** The defaults, in one place */
-export const defaults = {
-  lowWater: LOW_WATER,
-  highWater: HIGH_WATER,
-  gracePeriod: GRACE_PERIOD,
-  silencePeriod: SILENCE_PERIOD,
-  trimMode: 'batch',
-  hysteresis: HYSTERESIS,
-  maxInbound: Infinity,
-  maxOutbound: Infinity,
-  idleTimeout: IDLE_TIMEOUT
-} as const
-
-export { IDLE_PRESETS, PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE }
-
+/** The events the service dispatches */
 export type ConnectionManagerEventType = 'trim:started' | 'trim:completed' | 'limit:exceeded' | 'connection:closed-by-manager'
-
-/** The details of the events the service dispatches (declared in `HoldfastEvents`) */
-export type ConnectionManagerEventDetails = Pick<HoldfastEvents, ConnectionManagerEventType>
 
 /** The service's event map: it dispatches these, and publishes the same through the cleanup broadcaster when present */
 export type ConnectionManagerEvents = { [K in ConnectionManagerEventType]: CustomEvent<HoldfastEvents[K]> }

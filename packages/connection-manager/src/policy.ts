@@ -1,55 +1,17 @@
 /**
- * The pure decisions of the connection manager: configuration checks, the seed's score, who a
- * trim closes (go-libp2p's `getConnsToClose`), when an automatic trim may run, decay ticks and
- * idleness. No libp2p imports, no timers: the manager gathers live state, calls these, and acts.
+ * The pure decisions of the connection manager: the default score, who a trim closes
+ * (go-libp2p's `getConnsToClose`), when an automatic trim may run, decay ticks, idleness and
+ * the per-direction limits. No libp2p imports, no timers: the manager gathers live state, calls
+ * these, and acts.
  */
 
 import { OUTBOUND_BONUS, STREAMS_BONUS } from './constants.ts'
 import type { Limits, ScoreInput, ScoreParts, TrimMode } from '@holdfast/interface'
 
-/** The settings checked together: `Limits` plus the trim mode's hysteresis */
+/** The settings a manager runs with: `Limits` plus the trim mode and its hysteresis */
 export interface Settings extends Limits {
   trimMode: TrimMode
   hysteresis: number
-}
-
-export interface SettingProblem {
-  option: keyof Settings
-  message: string
-}
-
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
-const isDuration = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
-const isLimit = (v: unknown): v is number => v === Infinity || (isCount(v) && v >= 0)
-
-/** The first thing wrong with the settings, or undefined when they can be honoured */
-export function checkSettings (s: Settings): SettingProblem | undefined {
-  if (!isCount(s.lowWater) || s.lowWater < 1) {
-    return { option: 'lowWater', message: `lowWater must be a positive integer, got ${String(s.lowWater)}` }
-  }
-  if (!isCount(s.highWater) || s.highWater <= s.lowWater) {
-    return { option: 'highWater', message: `highWater must be an integer above lowWater (${s.lowWater}), got ${String(s.highWater)}` }
-  }
-  for (const option of ['gracePeriod', 'silencePeriod'] as const) {
-    if (!isDuration(s[option])) {
-      return { option, message: `${option} must be a non-negative finite number of ms, got ${String(s[option])}` }
-    }
-  }
-  for (const option of ['maxInbound', 'maxOutbound'] as const) {
-    if (!isLimit(s[option])) {
-      return { option, message: `${option} must be a non-negative integer or Infinity, got ${String(s[option])}` }
-    }
-  }
-  if (!(s.idleTimeout === Infinity || (isDuration(s.idleTimeout) && s.idleTimeout > 0))) {
-    return { option: 'idleTimeout', message: `idleTimeout must be a positive number of ms or Infinity, got ${String(s.idleTimeout)}` }
-  }
-  if (s.trimMode !== 'batch' && s.trimMode !== 'incremental') {
-    return { option: 'trimMode', message: `trimMode must be 'batch' or 'incremental', got ${String(s.trimMode)}` }
-  }
-  if (!isCount(s.hysteresis) || s.hysteresis < 1 || s.hysteresis > s.highWater - s.lowWater) {
-    return { option: 'hysteresis', message: `hysteresis must be an integer in 1..highWater - lowWater (${s.highWater - s.lowWater}), got ${String(s.hysteresis)}` }
-  }
-  return undefined
 }
 
 /** The default hysteresis for the watermarks: the constant, capped so it never goes below lowWater */
@@ -62,28 +24,32 @@ export function trimTarget (s: Pick<Settings, 'trimMode' | 'lowWater' | 'highWat
   return s.trimMode === 'batch' ? s.lowWater : s.highWater - s.hysteresis
 }
 
-/** Seed 004's bonuses: +10 with an outbound connection, +20 with an open stream */
-export function seedBonus (outbound: number, streams: number): number {
+/** The default score's bonuses: +10 with an outbound connection, +20 with an open stream */
+export function scoreBonus (outbound: number, streams: number): number {
   return (outbound > 0 ? OUTBOUND_BONUS : 0) + (streams > 0 ? STREAMS_BONUS : 0)
 }
 
-/** Seed 004's parts from a tag sum and the connection counts */
-export function seedParts (tags: number, outbound: number, streams: number): ScoreParts {
+/** The default score's parts from a tag sum and the connection counts */
+export function partsOf (tags: number, outbound: number, streams: number): ScoreParts {
   return { tags, outbound: outbound > 0 ? OUTBOUND_BONUS : 0, streams: streams > 0 ? STREAMS_BONUS : 0 }
 }
 
-/** Seed 004's parts of a score input */
-export function scoreParts (peer: Pick<ScoreInput, 'tags' | 'outbound' | 'streams'>): ScoreParts {
+/** The default score's parts of a score input */
+function scoreParts (peer: Pick<ScoreInput, 'tags' | 'outbound' | 'streams'>): ScoreParts {
   let tags = 0
   for (const value of Object.values(peer.tags)) {
     tags += value
   }
-  return seedParts(tags, peer.outbound, peer.streams)
+  return partsOf(tags, peer.outbound, peer.streams)
 }
 
-/** Seed 004's `CalculateScore`, the default `score` */
-export function seedScore (peer: ScoreInput): number {
-  return scoreParts(peer).tags + seedBonus(peer.outbound, peer.streams)
+/**
+ * The default `score`: the sum of the peer's tag values, +10 when it has an outbound connection
+ * (this node chose to dial it), +20 when it has at least one open stream (it is in use).
+ * Wrap it to adjust the ranking rather than rewrite it.
+ */
+export function defaultScore (peer: ScoreInput): number {
+  return scoreParts(peer).tags + scoreBonus(peer.outbound, peer.streams)
 }
 
 /** What the trim plan may do with a peer (`PlanPeers.status`) */

@@ -1,9 +1,8 @@
-import { connect, createFakeClock, createNodes, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { connect, onceEvent } from '@holdfast/test-utils'
 import { expect } from 'aegir/chai'
 import { PROTECTED_STORE_TAG, PROTECTED_STORE_TAG_VALUE } from '../src/index.ts'
-import { createHub, nextEvent } from './helpers.ts'
+import { HubFixture, nextEvent } from './helpers.ts'
 import type { Hub } from './helpers.ts'
-import type { Libp2p } from '@libp2p/interface'
 
 /** Resolves once the hub holds at most `count` connections (checked now and at every close) */
 async function untilAtMost (hub: Hub, count: number): Promise<void> {
@@ -14,24 +13,17 @@ async function untilAtMost (hub: Hub, count: number): Promise<void> {
 }
 
 describe('beside libp2p\'s built-in connection manager on one node', () => {
-  let hub: Hub
-  let nodes: Libp2p[] = []
-
-  afterEach(async () => {
-    await stopAll([hub, ...nodes])
-    expectNoLeaks(hub.services.connections, ['protected'])
-  })
+  const f = new HubFixture()
 
   it('the built-in pruner keeps our protected peers, and our trim keeps the peers libp2p values', async () => {
     const builtInMax = 12
-    const clock = createFakeClock()
-    hub = await createHub({ clock, lowWater: 5, highWater: 8, gracePeriod: 0, silencePeriod: 60_000 }, {
+    const { connections } = await f.hubWith({ lowWater: 5, highWater: 8, gracePeriod: 0, silencePeriod: 60_000 }, {
       connectionManager: { maxConnections: builtInMax }
     })
-    const { connections } = hub.services
+    const { hub, clock } = f
     await connections.trim() // opens a silence period, so the built-in pruner acts first
 
-    nodes = await createNodes(16)
+    const nodes = await f.nodes(16)
     const protectedPeers = nodes.slice(0, 3)
     const valued = nodes.slice(3, 5)
     const ordinary = nodes.slice(5)
