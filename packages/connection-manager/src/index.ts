@@ -51,8 +51,10 @@
  * ```
  *
  * Other holdfast services find it through the capability `@holdfast/connection-manager` and
- * call `isProtected(peer)`. Its events are dispatched on the service and, when a cleanup
- * broadcaster is present, published through it too.
+ * call `isProtected(peer)`. Its events are dispatched on the service and, when the node has a
+ * cleanup broadcaster, published through it too; the manager then forgets a departed peer in
+ * the last layer of the broadcaster's cleanup chain, so the layers above it can still read the
+ * peer's tags. It also works alone, on a plain libp2p node.
  *
  * The ranking can be adjusted by wrapping the default score:
  *

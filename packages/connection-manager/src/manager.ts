@@ -3,7 +3,7 @@
  * composes: the peer table, the tags, the trimmer, the per-direction limits and the idle sweep.
  */
 
-import { CAPABILITIES, checkPeerId, emit, findService, registerService, TrackedTimers } from '@holdfast/interface'
+import { CAPABILITIES, checkPeerId, CLEANUP_ORDER, emit, findService, registerService, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { configOf, withLimits } from './config.ts'
@@ -22,6 +22,9 @@ import type { AbortOptions, Connection, CounterGroup, Libp2pEvents, Logger, Peer
 
 const LISTENED = ['connection:open', 'connection:close', 'peer:update'] as const
 
+/** the manager's layer in the cleanup broadcaster's chain */
+const CLEANUP_LAYER = 'connection-manager'
+
 export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionManagerEvents> implements WatermarkConnectionManagerInterface, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/connection-manager'
   readonly [serviceCapabilities]: string[] = [CAPABILITIES.connectionManager]
@@ -39,6 +42,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private readonly closedBy: Record<CloseReason, number> = { trim: 0, idle: 0, limit: 0 }
   private readonly closedMetric?: CounterGroup
   private broadcaster: CleanupBroadcaster | undefined
+  private removeCleanupLayer: (() => void) | undefined
   private nodeListeners = 0
   private started = false
 
@@ -97,6 +101,8 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     events.addEventListener('peer:update', this.onPeerUpdate)
     this.nodeListeners = LISTENED.length
     this.limits.install()
+    this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
+    this.removeCleanupLayer = this.broadcaster?.onCleanup(CLEANUP_LAYER, CLEANUP_ORDER.connectionManager, this.forgetPeer)
     for (const connection of this.components.connectionManager.getConnections()) {
       this.track(connection)
     }
@@ -106,10 +112,6 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       this.log('libp2p maxConnections (%d) is not above highWater (%d): libp2p\'s own pruner will trim before this manager does; see the README', builtInMax, this.settings.highWater)
     }
     this.trimmer.maybeAutoTrim()
-  }
-
-  afterStart (): void {
-    this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
   }
 
   async stop (): Promise<void> {
@@ -123,6 +125,8 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     events.removeEventListener('peer:update', this.onPeerUpdate)
     this.nodeListeners = 0
     this.limits.remove()
+    this.removeCleanupLayer?.()
+    this.removeCleanupLayer = undefined
     this.broadcaster = undefined
     this.idle.stop()
     await this.tags.mirrorAll(false)
@@ -199,19 +203,45 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
     }
   }
 
+  /**
+   * Every connection is counted out as it closes: a peer often keeps others open, and its
+   * cleanup, which runs once per peer, cannot keep the watermarks and limits right. Its entry
+   * goes with the last one only on a node without a cleanup broadcaster, or when the peer's
+   * cleanup has already run (a `cleanup()` closes the connections after its layers, and no
+   * other cleanup comes); otherwise `forgetPeer` drops it, in the cleanup's order.
+   */
   private readonly onConnectionClose = (evt: Libp2pEvents['connection:close']): void => {
     try {
       const entry = this.table.untrack(evt.detail)
       if (entry == null) {
         return
       }
-      if (entry.conns.length === 0) {
+      if (entry.conns.length === 0 && (this.removeCleanupLayer === undefined || entry.cleaned)) {
         this.table.delete(entry)
       }
       this.connectionsGone()
     } catch (err) {
       this.log.error('connection:close handler failed - %e', err)
     }
+  }
+
+  /**
+   * The manager's layer of a peer's cleanup, the last of the chain: the layers above it still
+   * find the peer's tags through `info()`. A peer that is gone loses its entry here; one still
+   * connected keeps it, since its connections still count, until its last one closes.
+   */
+  private readonly forgetPeer = (peer: PeerId): void => {
+    const entry = this.table.get(peer)
+    if (entry == null) {
+      return
+    }
+    this.table.releaseClosed(entry)
+    if (entry.conns.length === 0) {
+      this.table.delete(entry)
+    } else {
+      entry.cleaned = true
+    }
+    this.connectionsGone()
   }
 
   private readonly onPeerUpdate = (evt: Libp2pEvents['peer:update']): void => {
@@ -283,6 +313,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       listeners: 0,
       nodeListeners: this.nodeListeners,
       gater: this.limits.installed ? 1 : 0,
+      cleanupLayer: this.removeCleanupLayer === undefined ? 0 : 1,
       storeWrites: this.tags.storeWrites,
       protected: this.tags.protectedPeers,
       decayingTags: this.tags.registered

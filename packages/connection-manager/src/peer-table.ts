@@ -35,6 +35,11 @@ export interface PeerEntry {
   storeTags: Record<string, number> | undefined
   /** their sum, kept with them: the trim's hot path reads only this for most peers */
   storeSum: number
+  /**
+   * The peer's cleanup ran while it was still connected: its last close drops the entry, as no
+   * other cleanup comes for this visit
+   */
+  cleaned: boolean
 }
 
 export class PeerTable {
@@ -46,7 +51,7 @@ export class PeerTable {
   outbound = 0
   /** connections the manager is closing */
   closing = 0
-  /** entries with at least one connection */
+  /** entries with at least one connection (an entry can outlive its connections until the peer's cleanup) */
   connected = 0
 
   constructor (peerStore: PeerStore) {
@@ -70,15 +75,19 @@ export class PeerTable {
     return this.entries.values()
   }
 
-  /** Records an open connection; returns its peer entry, or undefined if it was known already */
+  /**
+   * Records an open connection; returns its peer entry, or undefined if it was known already.
+   * A peer back before the cleanup of its last visit reached the manager starts a new visit:
+   * a new grace period and no tags.
+   */
   track (connection: Connection, now: number, isProtected: (key: string) => boolean): PeerEntry | undefined {
     const key = connection.remotePeer.toString()
     let entry = this.entries.get(key)
     if (entry != null && indexOfConnection(entry.conns, connection) !== -1) {
       return undefined
     }
-    if (entry == null) {
-      entry = { peer: connection.remotePeer, key, firstSeen: now, conns: [], open: 0, protected: isProtected(key), inbound: 0, outbound: 0, tags: undefined, decaying: undefined, storeTags: undefined, storeSum: 0 }
+    if (entry == null || entry.conns.length === 0) {
+      entry = { peer: connection.remotePeer, key, firstSeen: now, conns: [], open: 0, protected: isProtected(key), inbound: 0, outbound: 0, tags: undefined, decaying: undefined, storeTags: undefined, storeSum: 0, cleaned: false }
       this.entries.set(key, entry)
       this.loadStoreTags(entry)
     }
@@ -107,6 +116,20 @@ export class PeerTable {
     }
     this.release(entry, index)
     return entry
+  }
+
+  /**
+   * Forgets the peer's connections libp2p has closed. libp2p announces a peer's disconnect from
+   * inside the `connection:close` of its last connection, so a cleanup can reach the manager
+   * before that event does.
+   */
+  releaseClosed (entry: PeerEntry): void {
+    for (let i = entry.conns.length - 1; i >= 0; i--) {
+      const { status } = entry.conns[i].connection
+      if (status !== 'open' && status !== 'closing') {
+        this.release(entry, i)
+      }
+    }
   }
 
   /** Drops an entry that has no connection left */

@@ -17,7 +17,7 @@ describe('the peer table on a plain libp2p node, without a cleanup broadcaster',
       tag.bump(node.peerId, 5)
     }
     connections.protect(nodes[0].peerId, 'app-protected')
-    expect(connections.internalSizes()).to.include({ peers: 6, connections: 6, decayingValues: 6, timers: 1 })
+    expect(connections.internalSizes()).to.include({ peers: 6, connections: 6, decayingValues: 6, timers: 1, cleanupLayer: 0 })
     expect(connections.stats()).to.include({ peers: 6, connections: 6, inbound: 6, outbound: 0 })
     for (const node of nodes) {
       await disconnect(node, f.hub)

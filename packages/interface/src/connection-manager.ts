@@ -90,6 +90,7 @@ export interface TrimReport {
 
 export interface ConnManagerStats {
   connections: number
+  /** peers with at least one connection */
   peers: number
   inbound: number
   outbound: number
@@ -160,6 +161,11 @@ export interface WatermarkConnectionManager extends Introspectable {
   trim(opts?: AbortOptions): Promise<TrimReport>
   /** dry run of `trim()`: who would go, and each score's parts */
   explainTrim(): TrimPlan
+  /**
+   * What the manager holds for a peer: a connected one, or, on a node with a cleanup
+   * broadcaster, a departed one until its cleanup reaches the manager (so the cleanup layers
+   * above it can still read its tags); undefined otherwise
+   */
   info(peer: PeerId): PeerConnInfo | undefined
   stats(): ConnManagerStats
   setLimits(limits: Partial<Limits>): void
