@@ -74,7 +74,7 @@ async function holdfastRound (peers: PeerId[], mode: 'batch' | 'incremental', lo
     hysteresis: HYSTERESIS,
     trimMode: mode,
     gracePeriod: 0,
-    silencePeriod: Number.MAX_SAFE_INTEGER,
+    silencePeriod: 2 ** 31 - 1,
     idleTimeout: Infinity,
     clock: inertClock
   })(pop.node.components as any) as WatermarkConnectionManagerService
