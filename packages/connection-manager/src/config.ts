@@ -4,7 +4,7 @@
  * service exists; a wrong limit is an `InvalidArgumentError` naming it, and nothing changes.
  */
 
-import { checkDuration, checkNumber, InvalidArgumentError, InvalidConfigError, systemClock } from '@holdfast/interface'
+import { checkDuration, checkInteger, invalidInput, InvalidArgumentError, InvalidConfigError, systemClock } from '@holdfast/interface'
 import { defaults } from './constants.ts'
 import { defaultHysteresis, defaultScore } from './policy.ts'
 import type { WatermarkConnectionManagerInit } from './index.ts'
@@ -60,33 +60,21 @@ export function withLimits (config: Config, current: Settings, limits: Partial<L
 /** `settings` when they can be honoured; else the typed error of `kind`, naming the first option wrong */
 function checkSettings (settings: Settings, kind: InputKind): Settings {
   const { lowWater, highWater } = settings
-  checkCount(lowWater, 'lowWater', kind, 1)
-  checkCount(highWater, 'highWater', kind, lowWater + 1)
+  checkInteger(lowWater, 'lowWater', kind, 1)
+  checkInteger(highWater, 'highWater', kind, lowWater + 1)
   checkDuration(settings.gracePeriod, 'gracePeriod', kind, { allowZero: true })
   checkDuration(settings.silencePeriod, 'silencePeriod', kind, { allowZero: true })
   for (const name of ['maxInbound', 'maxOutbound'] as const) {
     if (settings[name] !== Infinity) {
-      checkCount(settings[name], name, kind, 0)
+      checkInteger(settings[name], name, kind, 0)
     }
   }
   if (settings.idleTimeout !== Infinity) {
     checkDuration(settings.idleTimeout, 'idleTimeout', kind)
   }
   if (settings.trimMode !== 'batch' && settings.trimMode !== 'incremental') {
-    throw invalid(kind, 'trimMode', `trimMode must be 'batch' or 'incremental', got ${String(settings.trimMode)}`)
+    throw invalidInput(kind, 'trimMode', `trimMode must be 'batch' or 'incremental', got ${String(settings.trimMode)}`)
   }
-  checkCount(settings.hysteresis, 'hysteresis', kind, 1, highWater - lowWater)
+  checkInteger(settings.hysteresis, 'hysteresis', kind, 1, highWater - lowWater)
   return settings
-}
-
-/** A whole number within `[min, max]` */
-function checkCount (value: unknown, name: string, kind: InputKind, min: number, max = Infinity): void {
-  checkNumber(value, name, kind, min, max)
-  if (!Number.isInteger(value)) {
-    throw invalid(kind, name, `${name} must be a whole number, got ${String(value)}`)
-  }
-}
-
-function invalid (kind: InputKind, name: string, message: string): Error {
-  return kind === 'config' ? new InvalidConfigError(message, name) : new InvalidArgumentError(message, name)
 }

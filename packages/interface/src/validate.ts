@@ -24,7 +24,8 @@ export interface DurationOptions {
   max?: number
 }
 
-function invalid (kind: InputKind, name: string, message: string): Error {
+/** The typed error for a bad `name` of `kind`: `InvalidConfigError` or `InvalidArgumentError`, naming it */
+export function invalidInput (kind: InputKind, name: string, message: string): Error {
   return kind === 'config' ? new InvalidConfigError(message, name) : new InvalidArgumentError(message, name)
 }
 
@@ -42,7 +43,7 @@ export function durationProblem (value: unknown, opts: DurationOptions = {}): st
 export function checkDuration (value: unknown, name: string, kind: InputKind, opts?: DurationOptions): number {
   const problem = durationProblem(value, opts)
   if (problem !== undefined) {
-    throw invalid(kind, name, `${name} ${problem}`)
+    throw invalidInput(kind, name, `${name} ${problem}`)
   }
   return value as number
 }
@@ -50,9 +51,17 @@ export function checkDuration (value: unknown, name: string, kind: InputKind, op
 /** `value` as a finite number within `[min, max]`, or a typed error naming `name` */
 export function checkNumber (value: unknown, name: string, kind: InputKind, min = -Infinity, max = Infinity): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(kind, name, `${name} must be a finite number from ${min} to ${max}, got ${String(value)}`)
+    throw invalidInput(kind, name, `${name} must be a finite number from ${min} to ${max}, got ${String(value)}`)
   }
   return value
+}
+
+/** `value` as a whole number within `[min, max]`, or a typed error naming `name` */
+export function checkInteger (value: unknown, name: string, kind: InputKind, min = -Infinity, max = Infinity): number {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw invalidInput(kind, name, `${name} must be a whole number from ${min} to ${max}, got ${String(value)}`)
+  }
+  return value as number
 }
 
 /** `value` as a peer ID, or `InvalidArgumentError` naming `name` */

@@ -34,6 +34,10 @@ describe('input checks', () => {
     expect(() => api.checkOptions({ signal: 'soon' } as any)).to.throw().with.property('argument', 'options.signal')
     expect(() => api.checkOptions(7 as any)).to.throw().with.property('name', 'InvalidArgumentError')
     expect(() => api.checkNumber(NaN, 'n', 'config')).to.throw().with.property('option', 'n')
+    expect(api.checkInteger(3, 'count', 'config', 1, 5)).to.equal(3)
+    for (const bad of [0, 6, 2.5, NaN, '3']) {
+      expect(() => api.checkInteger(bad, 'count', 'argument', 1, 5)).to.throw().with.property('argument', 'count')
+    }
   })
 })
 
