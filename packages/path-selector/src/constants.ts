@@ -6,10 +6,10 @@
 import type { KeepAlivePreset, NatType, PresetName } from './policy.ts'
 
 /**
- * Between two healthy paths of the same rank the challenger must be better by MORE than this
- * to take over. RTT samples of one path jitter by a few ms on any real link; without a margin
- * the pick would flap between two near-equal paths on every sample (iroh's
- * `RTT_SWITCHING_MIN`, same value and reason).
+ * Between two healthy paths of the same rank the challenger takes over once its RTT is lower
+ * by at least this much. RTT samples of one path jitter by a few ms on any real link; without
+ * a margin the pick would flap between two near-equal paths on every sample. iroh's path
+ * selector uses the same value for the same reason.
  */
 export const RTT_SWITCHING_MIN_MS = 5
 

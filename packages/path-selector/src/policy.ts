@@ -52,9 +52,11 @@ function rankOf (c: PathCandidate): number {
  * the lowest RTT wins, an unknown RTT last. A failing path ranks below every healthy one;
  * closed paths are never picked.
  *
- * Hysteresis: while `current` is healthy and as good in rank as the best challenger, it keeps
- * the traffic unless the challenger's RTT is lower by more than `RTT_SWITCHING_MIN_MS` (5 ms:
- * 5 ms better stays, 6 ms better switches).
+ * Switching: while `current` is healthy and of the same rank as the best challenger, it keeps
+ * the traffic until the challenger's RTT is lower by at least `RTT_SWITCHING_MIN_MS`
+ * (`best + 5 <= current` switches: exactly 5 ms better switches, 4.9 ms better does not), as
+ * iroh's biased-RTT path selector does. A current path with an unknown RTT gives way to a
+ * measured one of its rank.
  *
  * Ties (same rank, same or both unknown RTT): `current` if it is one of them, else the
  * earliest in `candidates`. The service lists paths in the order they opened, so the oldest
@@ -89,8 +91,8 @@ export function selectPath<T extends PathCandidate> (candidates: readonly T[], c
     return best
   }
   const rtt = incumbent.rttMs ?? Number.POSITIVE_INFINITY
-  // rtt === bestRtt also covers two unknown RTTs (Infinity - Infinity is NaN)
-  return rtt === bestRtt || rtt - bestRtt <= RTT_SWITCHING_MIN_MS ? incumbent : best
+  // equal RTTs (two unknown ones included) keep the incumbent: Infinity + 5 <= Infinity would switch
+  return rtt !== bestRtt && bestRtt + RTT_SWITCHING_MIN_MS <= rtt ? best : incumbent
 }
 
 /** The exponentially weighted moving average of RTT samples; the first sample is taken as is */

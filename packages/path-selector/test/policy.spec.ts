@@ -53,25 +53,40 @@ describe('policy', () => {
       expect(selectPath([current, other], current)).to.equal(other)
     })
 
-    it('keeps the current path against a challenger less than the margin better (hysteresis)', () => {
+    it('switches to a challenger of the same rank once it is RTT_SWITCHING_MIN_MS better (best + 5 <= current), as iroh does', () => {
+      expect(RTT_SWITCHING_MIN_MS).to.equal(5)
       const table: Array<{ better: number, switches: boolean }> = [
+        { better: 0, switches: false },
         { better: 2, switches: false },
-        { better: 3, switches: false },
         { better: 4, switches: false },
-        { better: RTT_SWITCHING_MIN_MS, switches: false },
+        { better: 4.9, switches: false },
+        { better: 5, switches: true },
         { better: 6, switches: true },
         { better: 50, switches: true }
       ]
       for (const { better, switches } of table) {
-        const current = direct(40)
-        const challenger = direct(40 - better)
+        const current = direct(20)
+        const challenger = direct(20 - better)
         expect(selectPath([current, challenger], current), `${better} ms better`).to.equal(switches ? challenger : current)
         // the order of the candidates does not matter
         expect(selectPath([challenger, current], current), `${better} ms better, reversed`).to.equal(switches ? challenger : current)
+        // the same between two relays
+        const relayedCurrent = relayed(120)
+        const relayedChallenger = relayed(120 - better)
+        expect(selectPath([relayedCurrent, relayedChallenger], relayedCurrent), `${better} ms better, relayed`).to.equal(switches ? relayedChallenger : relayedCurrent)
       }
     })
 
-    it('applies no hysteresis across ranks: a plain direct path takes over from a hole-punched one', () => {
+    it('with no current path, or none left among the candidates, picks the best at once', () => {
+      const slow = direct(20)
+      const fast = direct(16)
+      expect(selectPath([slow, fast])).to.equal(fast)
+      expect(selectPath([slow, fast], direct(1))).to.equal(fast)
+      // the empty case, with and without a current path
+      expect(selectPath([], slow)).to.equal(undefined)
+    })
+
+    it('applies no switching margin across ranks: a plain direct path takes over from a hole-punched one', () => {
       const current = punched(10)
       const plain = direct(14)
       expect(selectPath([current, plain], current)).to.equal(plain)
@@ -125,7 +140,7 @@ describe('policy', () => {
       }))
     })
 
-    it('never picks a worse rank, and a path of the best rank within the margin of the lowest RTT (property)', () => {
+    it('never picks a worse rank, and a path of the best rank less than the margin above the lowest RTT (property)', () => {
       fc.assert(fc.property(fc.array(arbCandidate, { minLength: 1, maxLength: 20 }), fc.nat(19), (candidates, i) => {
         const current = candidates[i % candidates.length]
         const pick = selectPath(candidates, current)
@@ -135,11 +150,11 @@ describe('policy', () => {
           return
         }
         if (pick !== plain) {
-          // only hysteresis makes them differ: the incumbent, healthy, within the margin
+          // only the switching margin makes them differ: the incumbent, healthy, less than the margin worse
           expect(pick.id).to.equal(current.id)
           expect(pick.status).to.equal('active')
           if (pick.rttMs !== plain.rttMs) {
-            expect((pick.rttMs ?? Infinity) - (plain.rttMs ?? Infinity)).to.be.at.most(RTT_SWITCHING_MIN_MS)
+            expect((pick.rttMs ?? Infinity) - (plain.rttMs ?? Infinity)).to.be.below(RTT_SWITCHING_MIN_MS)
           }
         }
       }))
