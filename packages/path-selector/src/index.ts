@@ -45,19 +45,16 @@
  * ```
  */
 
-import { DEFAULT_NAT, DEFAULT_PRESET, FAILURES_TO_DEMOTE, KEEP_RELAY_BACKUP, PRESETS, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS, RTT_ALPHA, RTT_SWITCHING_MIN_MS, UPGRADE, UPGRADE_MAX_ATTEMPTS, UPGRADE_TIMEOUT_MS } from './constants.ts'
 import { PathSelector as PathSelectorClass } from './path-selector.ts'
-import type { KeepAlivePreset, NatType, PathStatus, PresetName } from './policy.ts'
-import type { Clock, HoldfastEvents, InternalSizes, Introspectable, PathKind, PathMode, PathSelector } from '@holdfast/interface'
-import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, PeerStore, Stream, TypedEventTarget } from '@libp2p/interface'
+import type { KeepAlivePreset, NatType, PresetName } from './policy.ts'
+import type { Clock, PathSelector } from '@holdfast/interface'
+import type { ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
-import type { Multiaddr } from '@multiformats/multiaddr'
 
-export { selectPath, natDecision, nextMode, updateRtt, resolvePreset, retryDelay, isNatType, NAT_TYPES } from './policy.ts'
+export { selectPath, natDecision } from './policy.ts'
 export type { PathCandidate, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
-export { PRESETS, RTT_SWITCHING_MIN_MS } from './constants.ts'
+export { PRESETS, RTT_SWITCHING_MIN_MS, defaults } from './constants.ts'
 export type { InternalSizes, Path, PathSample, PathConnectOptions, PathSelector, PathSelectorEvents, PathStatus } from '@holdfast/interface'
-
 
 export interface PathSelectorInit {
   /**
@@ -110,7 +107,7 @@ export interface PathSelectorInit {
   natOf?(peer: PeerId): NatType
 
   /**
-   * ms before an upgrade attempt counts as failed.
+   * ms before an upgrade attempt (or a relay re-dial of the reservation watchdog) counts as failed.
    *
    * @default 15000
    */
@@ -130,10 +127,18 @@ export interface PathSelectorInit {
    */
   retryInitialDelayMs?: number
 
-  /** @default 60000 */
+  /**
+   * The longest delay (ms) of the upgrade retry and of the reservation watchdog; at least `retryInitialDelayMs`.
+   *
+   * @default 60000
+   */
   retryMaxDelayMs?: number
 
-  /** @default the system clock */
+  /**
+   * Where the service reads time and sets its timers; tests pass a fake one.
+   *
+   * @default the system clock
+   */
   clock?: Clock
 }
 
@@ -147,22 +152,6 @@ export interface PathSelectorComponents {
   logger: ComponentLogger
   metrics?: Metrics
 }
-
-/** The defaults, in one place */
-export const defaults = {
-  preset: DEFAULT_PRESET,
-  presets: PRESETS,
-  upgrade: UPGRADE,
-  keepRelayBackup: KEEP_RELAY_BACKUP,
-  rttAlpha: RTT_ALPHA,
-  failuresToDemote: FAILURES_TO_DEMOTE,
-  localNat: DEFAULT_NAT,
-  rttSwitchingMinMs: RTT_SWITCHING_MIN_MS,
-  upgradeTimeoutMs: UPGRADE_TIMEOUT_MS,
-  upgradeMaxAttempts: UPGRADE_MAX_ATTEMPTS,
-  retryInitialDelayMs: RETRY_INITIAL_DELAY_MS,
-  retryMaxDelayMs: RETRY_MAX_DELAY_MS
-} as const
 
 export function pathSelector (init: PathSelectorInit = {}): (components: PathSelectorComponents) => PathSelector {
   return (components) => new PathSelectorClass(components, init)

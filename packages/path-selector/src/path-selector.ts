@@ -1,173 +1,94 @@
-import { AddressRequiredError, CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, NoAvailablePathError, registerService, systemClock, TAGS, TrackedTimers } from '@holdfast/interface'
-import { isPeerId, serviceCapabilities } from '@libp2p/interface'
-import { byteStream } from '@libp2p/utils'
-import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
-import { anySignal } from 'any-signal'
-import { TypedEventEmitter } from 'main-event'
-import { equals } from 'uint8arrays/equals'
-import { DEFAULT_NAT, DEFAULT_PRESET, FAILURES_TO_DEMOTE, KEEP_RELAY_BACKUP, RELAY_BACKUP_TAG_VALUE, RETRY_INITIAL_DELAY_MS, RETRY_MAX_DELAY_MS, RTT_ALPHA, UPGRADE, UPGRADE_MAX_ATTEMPTS, UPGRADE_TIMEOUT_MS } from './constants.ts'
-import { isNatType, natDecision, nextMode, resolvePreset, retryDelay, selectPath, updateRtt } from './policy.ts'
+import { AddressRequiredError, CAPABILITIES, checkNumber, checkOptions, checkPeerId, emit, findService, InvalidArgumentError, isCircuitAddr, NoAvailablePathError, registerService, relayPeerOf, TAGS, TrackedTimers } from '@holdfast/interface'
+import { serviceCapabilities } from '@libp2p/interface'
+import { isMultiaddr } from '@multiformats/multiaddr'
+import { setMaxListeners, TypedEventEmitter } from 'main-event'
+import { isRelayedAddr, transportOf, withPeer } from './addrs.ts'
+import { configOf } from './config.ts'
+import { DEFAULT_PING_PROTOCOL } from './constants.ts'
+import { registerMetrics } from './metrics.ts'
+import { Heartbeat } from './ping.ts'
+import { nextMode, selectPath, updateRtt } from './policy.ts'
+import { snapshotOf } from './records.ts'
+import { RelayBackup } from './relay-backup.ts'
+import { ReservationWatchdog } from './reservation-watchdog.ts'
+import { Upgrader } from './upgrade.ts'
+import type { PathSelectorConfig } from './config.ts'
 import type { PathConnectOptions, Path, PathSample, PathSelector as PathSelectorInterface, PathSelectorComponents, PathSelectorEvents, PathSelectorInit } from './index.ts'
-import type { KeepAlivePreset, NatType, PathStatus } from './policy.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, PathKind, PathMode, WatermarkConnectionManager } from '@holdfast/interface'
-import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { PathSelectorMetrics } from './metrics.ts'
+import type { PathRecord, PeerRecord } from './records.ts'
+import type { CleanupBroadcaster, HoldfastEvents, InternalSizes, PathKind, PathMode, WatermarkConnectionManager } from '@holdfast/interface'
+import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { OpenConnectionOptions } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-/** libp2p ping's protocol, used when no ping service tells us its own */
-const DEFAULT_PING_PROTOCOL = '/ipfs/ping/1.0.0'
-const PING_LENGTH = 32
-
-/**
- * One connection to a peer. Every field is set in the literal so V8 keeps them in-object
- * (spec 03: < 256 bytes of state per path).
- */
-interface PathRecord {
-  readonly id: string
-  readonly connection: Connection
-  readonly kind: PathKind
-  readonly transport: string
-  readonly holePunched: boolean
-  realmRelay: boolean
-  rttMs: number | undefined
-  successes: number
-  /** consecutive failures since the last success */
-  failures: number
-  status: PathStatus
-  lastActive: number
-  pinging: boolean
-}
-
-interface PeerRecord {
-  readonly peer: PeerId
-  /** open paths, in the order they opened (selectPath's tie-break) */
-  paths: PathRecord[]
-  current: PathRecord | undefined
-  mode: PathMode | undefined
-  /** clock time of the last mode change */
-  modeSince: number
-  upgrading: Promise<boolean> | undefined
-  /** upgrade attempts since the last fallback */
-  upgradeAttempts: number
-  retryTimer: unknown
-  /** the relay-backup tag and protection are set */
-  backup: boolean
-}
-
-interface RelayWatch {
-  readonly relay: PeerId
-  /** the relay's own address, ending with /p2p/<relay> */
-  addr: Multiaddr
-  lost: boolean
-  lostAt: number
-  attempts: number
-  timer: unknown
-}
 
 interface PingService { protocol?: string }
 
-const isRelayedAddr = (ma: Multiaddr): boolean => ma.getComponents().some(c => c.code === CODE_P2P_CIRCUIT)
-const isWebRTCAddr = (ma: Multiaddr): boolean => ma.getComponents().some(c => c.name === 'webrtc' || c.name === 'webrtc-direct')
+type OwnEvent = keyof PathSelectorEvents
 
-/** The transport a connection runs over, named after the multiaddr protocol that identifies it */
-function transportOf (ma: Multiaddr): string {
-  const names = ma.getComponents().map(c => c.name)
-  for (const name of ['webrtc-direct', 'webrtc', 'webtransport', 'p2p-circuit', 'wss', 'ws', 'quic-v1', 'tcp', 'memory']) {
-    if (names.includes(name)) {
-      return name
-    }
-  }
-  return 'unknown'
-}
-
-/** `ma` ending with `/p2p/<peer>`, as libp2p wants every address of one dial to name the same peer */
-function withPeer (ma: Multiaddr, peer: PeerId): Multiaddr {
-  const last = ma.getComponents().findLast(c => c.name === 'p2p')
-  return last?.value === peer.toString() ? ma : ma.encapsulate(`/p2p/${peer.toString()}`)
-}
-
-/** The relay of a relayed address: everything before `/p2p-circuit` */
-const relayOf = (ma: Multiaddr): Multiaddr => ma.decapsulateCode(CODE_P2P_CIRCUIT)
-
+/**
+ * The service: tracks every path to every peer, applies the path choice, connects and
+ * upgrades. The heartbeat (`ping.ts`) and the reservation watchdog (`reservation-watchdog.ts`)
+ * run beside it; the decisions are in `policy.ts`.
+ */
 export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implements PathSelectorInterface, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/path-selector'
   readonly [serviceCapabilities]: string[] = [CAPABILITIES.pathSelector]
 
   private readonly components: PathSelectorComponents
   private readonly log: Logger
-  private readonly clock: Clock
-  private readonly preset: Readonly<KeepAlivePreset>
-  private readonly upgradeEnabled: boolean
-  private readonly keepRelayBackup: boolean
-  private readonly rttAlpha: number
-  private readonly failuresToDemote: number
-  private readonly localNat: NatType
-  private readonly natOf: (peer: PeerId) => NatType
-  private readonly upgradeTimeoutMs: number
-  private readonly upgradeMaxAttempts: number
-  private readonly retryInitialDelayMs: number
-  private readonly retryMaxDelayMs: number
-  private readonly peers = new Map<string, PeerRecord>()
-  private readonly relays = new Map<string, RelayWatch>()
+  private readonly config: PathSelectorConfig
   private readonly timers: TrackedTimers
-  private heartbeatTimer: unknown
+  private readonly peers = new Map<string, PeerRecord>()
+  private readonly heartbeat: Heartbeat
+  private readonly watchdog: ReservationWatchdog
+  private readonly upgrader: Upgrader
+  private readonly backup: RelayBackup
   private nodeListeners = 0
-  private inFlight = 0
   private broadcaster?: CleanupBroadcaster
   private connManager?: WatermarkConnectionManager
-  private pingProtocol?: string
   private stopController = new AbortController()
-  private readonly metrics?: { modes: CounterGroup, upgrades: CounterGroup, streams: CounterGroup, reservations: CounterGroup }
+  private readonly metrics?: PathSelectorMetrics
   private started = false
 
   constructor (components: PathSelectorComponents, init: PathSelectorInit = {}) {
     super()
     this.components = components
     this.log = components.logger.forComponent('holdfast:path-selector')
-    this.clock = init.clock ?? systemClock
-    this.timers = new TrackedTimers(this.clock)
-    this.preset = resolvePreset(init.preset ?? DEFAULT_PRESET)
-    this.upgradeEnabled = init.upgrade ?? UPGRADE
-    this.keepRelayBackup = init.keepRelayBackup ?? KEEP_RELAY_BACKUP
-    this.rttAlpha = init.rttAlpha ?? RTT_ALPHA
-    this.failuresToDemote = init.failuresToDemote ?? FAILURES_TO_DEMOTE
-    this.localNat = init.localNat ?? DEFAULT_NAT
-    this.natOf = init.natOf ?? (() => DEFAULT_NAT)
-    this.upgradeTimeoutMs = init.upgradeTimeoutMs ?? UPGRADE_TIMEOUT_MS
-    this.upgradeMaxAttempts = init.upgradeMaxAttempts ?? UPGRADE_MAX_ATTEMPTS
-    this.retryInitialDelayMs = init.retryInitialDelayMs ?? RETRY_INITIAL_DELAY_MS
-    this.retryMaxDelayMs = init.retryMaxDelayMs ?? RETRY_MAX_DELAY_MS
-    this.validate()
-    if (components.metrics != null) {
-      this.metrics = {
-        modes: components.metrics.registerCounterGroup('holdfast_path_selector_mode_changes_total', { label: 'mode', help: 'Peer mode changes, by new mode' }),
-        upgrades: components.metrics.registerCounterGroup('holdfast_path_selector_upgrades_total', { label: 'result', help: 'Direct-path upgrade attempts, by result' }),
-        streams: components.metrics.registerCounterGroup('holdfast_path_selector_streams_total', { label: 'path', help: 'Streams opened by openStream, by the path that carried them (fallback = not the first pick)' }),
-        reservations: components.metrics.registerCounterGroup('holdfast_path_selector_reservations_total', { label: 'event', help: 'Relay reservations lost and restored' })
-      }
-    }
+    this.config = configOf(init)
+    this.timers = new TrackedTimers(this.config.clock)
+    this.metrics = registerMetrics(components.metrics)
+    this.backup = new RelayBackup({ peerStore: components.peerStore, log: this.log, keepRelayBackup: this.config.keepRelayBackup, connectionManager: () => this.connManager })
+    const stopSignal = (): AbortSignal => this.stopController.signal
+    this.heartbeat = new Heartbeat({
+      config: this.config,
+      timers: this.timers,
+      log: this.log,
+      peers: this.peers,
+      stopSignal,
+      onSample: (entry, path, success, rttMs) => { this.applySample(entry, path, success, rttMs) }
+    })
+    this.upgrader = new Upgrader({
+      config: this.config,
+      timers: this.timers,
+      log: this.log,
+      metrics: this.metrics?.upgrades,
+      stopSignal,
+      running: () => this.started,
+      gone: entry => this.gone(entry),
+      knownAddrs: async peer => this.knownAddrs(peer),
+      dial: async (targets, opts) => this.dial(targets, opts)
+    })
+    this.watchdog = new ReservationWatchdog({
+      components,
+      config: this.config,
+      timers: this.timers,
+      log: this.log,
+      metrics: this.metrics?.reservations,
+      stopSignal,
+      dial: async (addr, opts) => this.dial(addr, opts),
+      emit: (type, detail) => { this.announce(type, detail) }
+    })
     registerService(components, this)
-  }
-
-  /** Init checks: a typed error naming the option, before anything is started */
-  private validate (): void {
-    if (!(this.rttAlpha > 0 && this.rttAlpha <= 1)) {
-      throw new InvalidConfigError(`rttAlpha must be in (0, 1], got ${String(this.rttAlpha)}`, 'rttAlpha')
-    }
-    if (!Number.isInteger(this.failuresToDemote) || this.failuresToDemote < 1) {
-      throw new InvalidConfigError(`failuresToDemote must be a positive integer, got ${String(this.failuresToDemote)}`, 'failuresToDemote')
-    }
-    if (!isNatType(this.localNat)) {
-      throw new InvalidConfigError(`localNat must be one of none, full-cone, restricted, symmetric, unknown, got ${String(this.localNat)}`, 'localNat')
-    }
-    if (!Number.isInteger(this.upgradeMaxAttempts) || this.upgradeMaxAttempts < 0) {
-      throw new InvalidConfigError(`upgradeMaxAttempts must be a non-negative integer, got ${String(this.upgradeMaxAttempts)}`, 'upgradeMaxAttempts')
-    }
-    for (const option of ['upgradeTimeoutMs', 'retryInitialDelayMs', 'retryMaxDelayMs'] as const) {
-      const value = this[option]
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-        throw new InvalidConfigError(`${option} must be a positive finite number of ms, got ${String(value)}`, option)
-      }
-    }
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -178,23 +99,27 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     }
     this.started = true
     this.stopController = new AbortController()
+    // every ping, upgrade and re-dial adds a listener to it while it runs
+    setMaxListeners(Infinity, this.stopController.signal)
     const events = this.components.events
+    // per connection, not per peer: a path opening or closing beside others is no cleanup
     events.addEventListener('connection:open', this.onConnectionOpen)
     events.addEventListener('connection:close', this.onConnectionClose)
+    // our own addresses: the reservation watchdog's input
     events.addEventListener('transport:listening', this.onAddressesChanged)
     events.addEventListener('self:peer:update', this.onAddressesChanged)
     this.nodeListeners = 4
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     const ping = findService<PingService>(this.components, '@libp2p/ping')
-    this.pingProtocol = ping == null ? undefined : (ping.protocol ?? DEFAULT_PING_PROTOCOL)
-    if (this.pingProtocol == null) {
+    this.heartbeat.protocol = ping == null ? undefined : (ping.protocol ?? DEFAULT_PING_PROTOCOL)
+    if (ping == null) {
       this.log('no ping service: no heartbeat, connect does not probe')
     }
     for (const connection of this.components.connectionManager.getConnections()) {
       this.connectionOpened(connection)
     }
-    this.refreshReservations()
+    this.watchdog.start()
   }
 
   stop (): void {
@@ -210,49 +135,42 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.nodeListeners = 0
     this.stopController.abort()
     this.timers.clearAll()
-    this.heartbeatTimer = undefined
+    this.heartbeat.stop()
     for (const entry of this.peers.values()) {
       entry.retryTimer = undefined
-      this.setBackup(entry, false)
+      this.backup.set(entry, false)
     }
     this.peers.clear()
-    this.relays.clear()
+    this.watchdog.stop()
   }
 
   // ---------------------------------------------------------------- queries
 
   paths (peer: PeerId): Path[] {
-    return (this.peers.get(this.keyOf(peer))?.paths ?? []).map(p => ({
-      connectionId: p.id,
-      kind: p.kind,
-      transport: p.transport,
-      remoteAddr: p.connection.remoteAddr,
-      rttMs: p.rttMs,
-      successes: p.successes,
-      failures: p.failures,
-      status: p.status,
-      lastActive: p.lastActive,
-      holePunched: p.holePunched
-    }))
+    return (this.peers.get(checkPeerId(peer).toString())?.paths ?? []).map(snapshotOf)
   }
 
   best (peer: PeerId): Path | undefined {
-    const entry = this.peers.get(this.keyOf(peer))
-    return entry?.current == null ? undefined : this.paths(peer).find(p => p.connectionId === entry.current?.id)
+    const current = this.peers.get(checkPeerId(peer).toString())?.current
+    return current == null ? undefined : snapshotOf(current)
   }
 
   mode (peer: PeerId): PathMode | undefined {
-    return this.peers.get(this.keyOf(peer))?.mode
+    return this.peers.get(checkPeerId(peer).toString())?.mode
   }
 
   report (peer: PeerId, connectionId: string, sample: PathSample): void {
+    checkPeerId(peer)
+    if (typeof connectionId !== 'string') {
+      throw new InvalidArgumentError(`connectionId must be a string, got ${typeof connectionId}`, 'connectionId')
+    }
     if (sample == null || typeof sample.success !== 'boolean') {
       throw new InvalidArgumentError('sample must be { success: boolean, rttMs?: number }', 'sample')
     }
-    if (sample.rttMs !== undefined && (typeof sample.rttMs !== 'number' || !Number.isFinite(sample.rttMs) || sample.rttMs < 0)) {
-      throw new InvalidArgumentError(`sample.rttMs must be a non-negative finite number, got ${String(sample.rttMs)}`, 'sample')
+    if (sample.rttMs !== undefined) {
+      checkNumber(sample.rttMs, 'sample.rttMs', 'argument', 0)
     }
-    const entry = this.peers.get(this.keyOf(peer))
+    const entry = this.peers.get(peer.toString())
     const path = entry?.paths.find(p => p.id === connectionId)
     if (entry == null || path == null) {
       return // the path closed meanwhile: a late sample is no error
@@ -273,74 +191,77 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       timers: this.timers.size,
       listeners: this.nodeListeners,
       upgrades,
-      inFlight: this.inFlight,
-      relays: this.relays.size
+      inFlight: this.upgrader.inFlight + this.heartbeat.inFlight + this.watchdog.inFlight,
+      relays: this.watchdog.size
     }
   }
 
   // ---------------------------------------------------------------- connect and streams
 
-  async connect (peer: PeerId, opts: PathConnectOptions = {}): Promise<Connection> {
-    if (!isPeerId(peer)) {
-      throw new InvalidArgumentError('peer must be a PeerId', 'peer')
+  async connect (peer: PeerId, opts?: PathConnectOptions): Promise<Connection> {
+    checkPeerId(peer)
+    const options = checkOptions(opts)
+    if (options.addrs !== undefined && (!Array.isArray(options.addrs) || !options.addrs.every(isMultiaddr))) {
+      throw new InvalidArgumentError('options.addrs must be an array of multiaddrs', 'options.addrs')
     }
     const entry = this.peers.get(peer.toString())
     if (entry?.current?.status === 'active') {
       return entry.current.connection
     }
-    const addrs = (opts.addrs ?? await this.knownAddrs(peer)).map(ma => withPeer(ma, peer))
+    const addrs = (options.addrs ?? await this.knownAddrs(peer)).map(ma => withPeer(ma, peer))
     // a WebRTC-over-relay address is for the upgrade, not for the first connection
-    const relayed = addrs.filter(ma => isRelayedAddr(ma) && !isWebRTCAddr(ma))
-    const direct = addrs.filter(ma => !isRelayedAddr(ma))
+    const relayed = addrs.filter(isRelayedAddr)
+    const direct = addrs.filter(ma => !isCircuitAddr(ma))
     if (relayed.length === 0 && direct.length === 0) {
       throw new AddressRequiredError(`no dialable address known for ${peer.toString()}`)
     }
-    const dial = async (targets: Multiaddr[]): Promise<Connection> => {
-      const connection = await this.components.connectionManager.openConnection(targets, opts)
-      await this.probe(connection, opts)
+    const attempt = async (targets: Multiaddr[]): Promise<Connection> => {
+      const connection = await this.dial(targets, { signal: options.signal })
+      await this.heartbeat.probe(connection, options, rttMs => { this.sampleOf(connection, rttMs) })
       return connection
     }
     if (direct.length === 0) {
-      return dial(relayed) // the background upgrade follows from connection:open
+      return attempt(relayed) // the background upgrade follows from the new path
     }
     if (relayed.length === 0) {
-      return dial(direct)
+      return attempt(direct)
     }
     // both: race them, the first usable wins; the slower one, if it opens, is one more path
     try {
-      return await Promise.any([dial(direct), dial(relayed)])
+      return await Promise.any([attempt(direct), attempt(relayed)])
     } catch (err) {
       throw new NoAvailablePathError(`neither the direct nor the relayed addresses of ${peer.toString()} worked: ${(err as AggregateError).errors?.map(e => (e as Error).message).join('; ')}`)
     }
   }
 
-  async openStream (peer: PeerId, protocols: string | string[], opts: AbortOptions = {}): Promise<Stream> {
-    if (!isPeerId(peer)) {
-      throw new InvalidArgumentError('peer must be a PeerId', 'peer')
+  async openStream (peer: PeerId, protocols: string | string[], opts?: AbortOptions): Promise<Stream> {
+    checkPeerId(peer)
+    if (!(typeof protocols === 'string' ? protocols.length > 0 : Array.isArray(protocols) && protocols.length > 0 && protocols.every(p => typeof p === 'string' && p.length > 0))) {
+      throw new InvalidArgumentError('protocols must be a protocol name or a non-empty array of them', 'protocols')
     }
+    const options = checkOptions(opts)
     let entry = this.peers.get(peer.toString())
     if (entry == null || entry.paths.length === 0) {
-      await this.connect(peer, opts)
+      await this.connect(peer, options)
       entry = this.peers.get(peer.toString())
     }
     const tried = new Set<string>()
     const errors: string[] = []
     while (entry != null) {
-      const remaining = entry.paths.filter(p => !tried.has(p.id))
-      const path = selectPath(remaining, entry.current)
+      const path = selectPath(entry.paths.filter(p => !tried.has(p.id)), entry.current)
       if (path == null) {
         break
       }
       tried.add(path.id)
       try {
-        const stream = await path.connection.newStream(protocols, { ...opts, runOnLimitedConnection: path.kind === 'relayed' })
+        const stream = await path.connection.newStream(protocols, { ...options, runOnLimitedConnection: path.kind === 'relayed' })
         this.metrics?.streams.increment({ [tried.size === 1 ? path.kind : `${path.kind}-fallback`]: true })
         this.applySample(entry, path, true, undefined)
         return stream
       } catch (err) {
         const error = err as Error
         // the caller's cancellation and a protocol the peer lacks say nothing about the path
-        if (opts.signal?.aborted === true || error.name === 'UnsupportedProtocolError') {
+        if (options.signal?.aborted === true || error.name === 'UnsupportedProtocolError') {
           throw err
         }
         this.log('stream on %s path %s to %p failed, trying the next - %e', path.kind, path.id, peer, err)
@@ -354,104 +275,38 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
 
   // ---------------------------------------------------------------- upgrade
 
-  async upgrade (peer: PeerId, opts: AbortOptions = {}): Promise<boolean> {
-    if (!isPeerId(peer)) {
-      throw new InvalidArgumentError('peer must be a PeerId', 'peer')
-    }
+  async upgrade (peer: PeerId, opts?: AbortOptions): Promise<boolean> {
+    checkPeerId(peer)
+    const options = checkOptions(opts)
     const entry = this.peers.get(peer.toString())
-    if (entry == null) {
-      return false
-    }
-    if (entry.paths.some(p => p.kind === 'direct' && p.status === 'active')) {
-      return true
-    }
-    const relayed = entry.paths.find(p => p.kind === 'relayed' && p.status !== 'closed')
-    if (relayed == null) {
-      return false
-    }
-    const decision = natDecision(this.localNat, this.natOf(peer))
-    if (decision === 'relay') {
-      this.log('NAT matrix says relay for %p (%s -> %s): no upgrade', peer, this.localNat, this.natOf(peer))
-      return false
-    }
-    entry.upgrading ??= this.dialDirect(entry, relayed, opts).finally(() => { entry.upgrading = undefined })
-    return entry.upgrading
-  }
-
-  /**
-   * WebRTC private-to-private through the relay: the peer's `<relay>/p2p-circuit/webrtc`
-   * addresses, else one made from the relayed connection's own address. `force`, because
-   * libp2p would otherwise hand back the open relayed connection when it has no limits.
-   */
-  private async dialDirect (entry: PeerRecord, relayed: PathRecord, opts: AbortOptions): Promise<boolean> {
-    const known = (await this.knownAddrs(entry.peer)).filter(ma => isWebRTCAddr(ma)).map(ma => withPeer(ma, entry.peer))
-    const derived = relayOf(relayed.connection.remoteAddr).encapsulate(`/p2p-circuit/webrtc/p2p/${entry.peer.toString()}`)
-    const targets = known.some(ma => ma.equals(derived)) ? known : [...known, derived]
-    const timeout = this.timeoutSignal(this.upgradeTimeoutMs)
-    const signal = anySignal([timeout.signal, this.stopController.signal, opts.signal])
-    this.inFlight++
-    try {
-      const connection = await this.components.connectionManager.openConnection(targets, { signal, force: true })
-      const ok = connection.direct !== false && connection.limits == null
-      this.metrics?.upgrades.increment({ [ok ? 'success' : 'failed']: true })
-      return ok
-    } catch (err) {
-      this.log('upgrade of %p failed - %e', entry.peer, err)
-      this.metrics?.upgrades.increment({ failed: true })
-      if (opts.signal?.aborted === true) {
-        throw err
-      }
-      return false
-    } finally {
-      this.inFlight--
-      signal.clear()
-      timeout.clear()
-    }
-  }
-
-  /** The side that dialed the relayed connection upgrades, so two WebRTC dials don't cross */
-  private shouldUpgrade (entry: PeerRecord): boolean {
-    return this.upgradeEnabled && entry.paths.some(p => p.kind === 'relayed' && p.connection.direction === 'outbound')
-  }
-
-  private scheduleUpgrade (entry: PeerRecord, delayMs: number): void {
-    if (!this.started || entry.retryTimer != null || entry.upgrading != null || !this.shouldUpgrade(entry)) {
-      return
-    }
-    entry.retryTimer = this.timers.set(() => {
-      entry.retryTimer = undefined
-      if (this.peers.get(entry.peer.toString()) !== entry) {
-        return
-      }
-      entry.upgradeAttempts++
-      this.upgrade(entry.peer).then(ok => {
-        if (!ok && entry.mode !== 'direct-primary' && entry.upgradeAttempts < this.upgradeMaxAttempts) {
-          this.scheduleUpgrade(entry, retryDelay(entry.upgradeAttempts - 1, this.retryInitialDelayMs, this.retryMaxDelayMs))
-        }
-      }, err => { this.log.error('upgrade of %p threw - %e', entry.peer, err) })
-    }, delayMs)
+    return entry == null ? false : this.upgrader.upgrade(entry, options)
   }
 
   // ---------------------------------------------------------------- path tracking
 
   private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
-    try {
-      this.connectionOpened(event.detail)
-    } catch (err) {
-      this.log.error('connection:open handling failed - %e', err)
-    }
+    this.guard('connection:open', () => { this.connectionOpened(event.detail) })
   }
 
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
+    this.guard('connection:close', () => { this.connectionClosed(event.detail) })
+  }
+
+  private readonly onAddressesChanged = (): void => {
+    this.guard('an address change', () => { this.watchdog.refresh() })
+  }
+
+  /** a throwing listener would become an uncaughtException in libp2p's event target */
+  private guard (what: string, fn: () => void): void {
     try {
-      this.connectionClosed(event.detail)
+      fn()
     } catch (err) {
-      this.log.error('connection:close handling failed - %e', err)
+      this.log.error('handling %s failed - %e', what, err)
     }
   }
 
   private connectionOpened (connection: Connection): void {
-    if (connection.status !== 'open') {
+    if (!this.started || connection.status !== 'open') {
       return
     }
     const key = connection.remotePeer.toString()
@@ -460,7 +315,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       return
     }
     if (entry == null) {
-      entry = { peer: connection.remotePeer, paths: [], current: undefined, mode: undefined, modeSince: this.clock.now(), upgrading: undefined, upgradeAttempts: 0, retryTimer: undefined, backup: false }
+      entry = { peer: connection.remotePeer, paths: [], current: undefined, mode: undefined, modeSince: this.config.clock.now(), upgrading: undefined, upgradeAttempts: 0, retryTimer: undefined, backup: false }
       this.peers.set(key, entry)
     }
     const kind: PathKind = connection.direct === false ? 'relayed' : 'direct'
@@ -470,13 +325,13 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       kind,
       transport: transportOf(connection.remoteAddr),
       // made through a relay: WebRTC over the relay, or a direct connection beside a relayed one (DCUtR)
-      holePunched: kind === 'direct' && (isRelayedAddr(connection.remoteAddr) || entry.paths.some(p => p.kind === 'relayed')),
+      holePunched: kind === 'direct' && (isCircuitAddr(connection.remoteAddr) || entry.paths.some(p => p.kind === 'relayed')),
       realmRelay: false,
       rttMs: undefined,
       successes: 0,
       failures: 0,
       status: 'active',
-      lastActive: this.clock.now(),
+      lastActive: this.config.clock.now(),
       pinging: false
     }
     entry.paths = [...entry.paths, path]
@@ -485,15 +340,14 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     }
     this.recompute(entry)
     if (entry.mode === 'relay-only') {
-      this.scheduleUpgrade(entry, 0)
+      this.upgrader.schedule(entry, 0)
     }
-    this.ensureHeartbeat()
+    this.heartbeat.ensure(this.started)
   }
 
   private connectionClosed (connection: Connection): void {
-    this.relayConnectionClosed(connection)
-    const key = connection.remotePeer.toString()
-    const entry = this.peers.get(key)
+    this.watchdog.connectionClosed(connection)
+    const entry = this.peers.get(connection.remotePeer.toString())
     const path = entry?.paths.find(p => p.id === connection.id)
     if (entry == null || path == null) {
       return
@@ -501,25 +355,35 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     path.status = 'closed'
     entry.paths = entry.paths.filter(p => p !== path)
     if (entry.paths.length === 0) {
-      this.peers.delete(key)
-      this.timers.clear(entry.retryTimer)
-      entry.retryTimer = undefined
-      this.setBackup(entry, false)
-      entry.mode = undefined
-      entry.current = undefined
-      this.ensureHeartbeat()
+      this.drop(entry)
       return
     }
     this.recompute(entry)
   }
 
+  /** Forgets a peer: its paths, its upgrade retry, its relay-backup tag and protection */
+  private drop (entry: PeerRecord): void {
+    this.peers.delete(entry.peer.toString())
+    for (const path of entry.paths) {
+      path.status = 'closed'
+    }
+    entry.paths = []
+    this.upgrader.forget(entry)
+    this.backup.set(entry, false)
+    entry.mode = undefined
+    entry.current = undefined
+    this.heartbeat.ensure(this.started)
+  }
+
+  /** The peer was dropped since `entry` was made: its work ends */
+  private gone (entry: PeerRecord): boolean {
+    return this.peers.get(entry.peer.toString()) !== entry
+  }
+
   /** A relayed path through a relay of the app's realm ranks above any other relay */
   private markRealmRelay (entry: PeerRecord, path: PathRecord): void {
-    const relayPeer = relayOf(path.connection.remoteAddr).getComponents().findLast(c => c.name === 'p2p')?.value
-    if (relayPeer == null) {
-      return
-    }
-    const relay = this.components.connectionManager.getConnections().find(c => c.remotePeer.toString() === relayPeer)?.remotePeer
+    const relayPeer = relayPeerOf(path.connection.remoteAddr)
+    const relay = relayPeer == null ? undefined : this.components.connectionManager.getConnections().find(c => c.remotePeer.toString() === relayPeer)?.remotePeer
     if (relay == null) {
       return
     }
@@ -531,308 +395,76 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     }, () => {})
   }
 
+  private sampleOf (connection: Connection, rttMs: number): void {
+    const entry = this.peers.get(connection.remotePeer.toString())
+    const path = entry?.paths.find(p => p.id === connection.id)
+    if (entry != null && path != null) {
+      this.applySample(entry, path, true, rttMs)
+    }
+  }
+
   private applySample (entry: PeerRecord, path: PathRecord, success: boolean, rttMs: number | undefined): void {
     if (path.status === 'closed') {
       return
     }
     if (rttMs !== undefined) {
-      path.rttMs = updateRtt(path.rttMs, rttMs, this.rttAlpha)
+      path.rttMs = updateRtt(path.rttMs, rttMs, this.config.rttAlpha)
     }
     if (success) {
       path.successes++
       path.failures = 0
       path.status = 'active'
-      path.lastActive = this.clock.now()
+      path.lastActive = this.config.clock.now()
     } else {
       path.failures++
-      if (path.failures >= this.failuresToDemote) {
+      if (path.failures >= this.config.failuresToDemote) {
         path.status = 'failing'
       }
     }
     this.recompute(entry)
   }
 
-  /** Re-runs the selection and applies it: mode, events, the relay backup, the upgrade retry */
+  /** Re-runs the path choice and applies it: mode, events, the relay backup, the upgrade retry */
   private recompute (entry: PeerRecord): void {
     const best = selectPath(entry.paths, entry.current)
     entry.current = best
     const from = entry.mode
     const to = nextMode(from, best?.kind)
-    this.updateBackup(entry)
+    this.backup.update(entry)
     if (to === from || to === undefined || best === undefined) {
       return
     }
-    const now = this.clock.now()
+    const now = this.config.clock.now()
     const durationMs = now - entry.modeSince
     entry.mode = to
     entry.modeSince = now
     this.metrics?.modes.increment({ [to]: true })
     this.log('%p: %s -> %s (%s)', entry.peer, from ?? 'none', to, best.kind)
-    this.emit('path:changed', { peer: entry.peer, from, to, best: best.kind })
+    this.announce('path:changed', { peer: entry.peer, from, to, best: best.kind })
     if (to === 'direct-primary') {
-      entry.upgradeAttempts = 0
-      this.timers.clear(entry.retryTimer)
-      entry.retryTimer = undefined
+      this.upgrader.succeeded(entry)
       if (from !== undefined) {
-        this.emit('path:upgraded', { peer: entry.peer, durationMs })
+        this.announce('path:upgraded', { peer: entry.peer, durationMs })
       }
     } else if (to === 'fallback' && from === 'direct-primary') {
-      this.emit('path:fallback', { peer: entry.peer })
+      this.announce('path:fallback', { peer: entry.peer })
       // a failing direct path may recover through the heartbeat; a closed one needs a new dial
       if (!entry.paths.some(p => p.kind === 'direct')) {
-        this.scheduleUpgrade(entry, this.retryInitialDelayMs)
+        this.upgrader.schedule(entry, this.config.retryInitialDelayMs)
       }
-    }
-  }
-
-  /**
-   * Beside a direct path, a relayed one is the backup: tag it in the peer store (so libp2p's
-   * pruner keeps the peer) and protect it in the holdfast connection manager when there is one.
-   * Without `keepRelayBackup` the relayed connections are closed instead.
-   */
-  private updateBackup (entry: PeerRecord): void {
-    const relayed = entry.paths.filter(p => p.kind === 'relayed')
-    const hasDirect = entry.paths.some(p => p.kind === 'direct')
-    if (hasDirect && relayed.length > 0 && !this.keepRelayBackup && entry.current?.kind === 'direct') {
-      for (const p of relayed) {
-        p.connection.close().catch(err => { p.connection.abort(err) })
-      }
-      return
-    }
-    this.setBackup(entry, relayed.length > 0 && (hasDirect || entry.mode === 'fallback'))
-  }
-
-  private setBackup (entry: PeerRecord, on: boolean): void {
-    if (entry.backup === on) {
-      return
-    }
-    entry.backup = on
-    if (on) {
-      this.connManager?.protect(entry.peer, TAGS.relayBackup)
-    } else {
-      this.connManager?.unprotect(entry.peer, TAGS.relayBackup)
-    }
-    this.components.peerStore.merge(entry.peer, { tags: { [TAGS.relayBackup]: on ? { value: RELAY_BACKUP_TAG_VALUE } : undefined } })
-      .catch(err => { this.log('could not %s the relay-backup tag of %p - %e', on ? 'set' : 'remove', entry.peer, err) })
-  }
-
-  // ---------------------------------------------------------------- heartbeat
-
-  /** One timer for all peers, running only while there are paths to watch */
-  private ensureHeartbeat (): void {
-    const wanted = this.started && this.pingProtocol != null && this.peers.size > 0
-    if (wanted && this.heartbeatTimer == null) {
-      this.heartbeatTimer = this.timers.set(this.heartbeat, this.preset.heartbeatIntervalMs)
-    } else if (!wanted && this.heartbeatTimer != null) {
-      this.timers.clear(this.heartbeatTimer)
-      this.heartbeatTimer = undefined
-    }
-  }
-
-  /** Pings the path in use of every peer, and any other path silent for a keep-alive period */
-  private readonly heartbeat = (): void => {
-    this.heartbeatTimer = undefined
-    const now = this.clock.now()
-    for (const entry of this.peers.values()) {
-      for (const path of entry.paths) {
-        if (path === entry.current || now - path.lastActive >= this.preset.keepAlivePeriodMs) {
-          this.pingPath(entry, path)
-        }
-      }
-    }
-    this.ensureHeartbeat()
-  }
-
-  private pingPath (entry: PeerRecord, path: PathRecord): void {
-    if (path.pinging || this.pingProtocol == null) {
-      return
-    }
-    path.pinging = true
-    this.inFlight++
-    this.ping(path.connection, this.pingProtocol).then(
-      rttMs => { this.applySample(entry, path, true, rttMs) },
-      err => {
-        if (!this.started) {
-          return
-        }
-        // a peer without the ping protocol still answered the negotiation over this path
-        const answered = (err as Error).name === 'UnsupportedProtocolError'
-        if (!answered) {
-          this.log('heartbeat on %s path %s to %p failed - %e', path.kind, path.id, entry.peer, err)
-        }
-        this.applySample(entry, path, answered, undefined)
-      }
-    ).finally(() => {
-      path.pinging = false
-      this.inFlight--
-    })
-  }
-
-  /** libp2p ping on one given connection (the ping service can only ping a peer) */
-  private async ping (connection: Connection, protocol: string, opts: AbortOptions = {}): Promise<number> {
-    const timeout = this.timeoutSignal(this.preset.heartbeatIntervalMs)
-    const signal = anySignal([timeout.signal, this.stopController.signal, opts.signal])
-    try {
-      const stream = await connection.newStream(protocol, { signal, runOnLimitedConnection: true })
-      try {
-        const bytes = byteStream(stream)
-        const data = crypto.getRandomValues(new Uint8Array(PING_LENGTH))
-        const start = this.clock.now()
-        await bytes.write(data, { signal })
-        const echo = await bytes.read({ bytes: PING_LENGTH, signal })
-        const rttMs = this.clock.now() - start
-        if (!equals(echo.subarray(), data)) {
-          throw new Error('wrong ping echo')
-        }
-        await stream.close({ signal }).catch(() => {})
-        return rttMs
-      } catch (err) {
-        stream.abort(err as Error)
-        throw err
-      }
-    } finally {
-      signal.clear()
-      timeout.clear()
-    }
-  }
-
-  /** `connect` resolves only once a stream can be opened: a ping proves it */
-  private async probe (connection: Connection, opts: AbortOptions): Promise<void> {
-    if (this.pingProtocol == null) {
-      return
-    }
-    this.inFlight++
-    try {
-      const rttMs = await this.ping(connection, this.pingProtocol, opts)
-      const entry = this.peers.get(connection.remotePeer.toString())
-      const path = entry?.paths.find(p => p.id === connection.id)
-      if (entry != null && path != null) {
-        this.applySample(entry, path, true, rttMs)
-      }
-    } finally {
-      this.inFlight--
-    }
-  }
-
-  // ---------------------------------------------------------------- relay reservation watchdog
-
-  private readonly onAddressesChanged = (): void => {
-    try {
-      this.refreshReservations()
-    } catch (err) {
-      this.log.error('reservation refresh failed - %e', err)
-    }
-  }
-
-  /** Our relay reservations, from our own `<relay>/p2p-circuit/p2p/<self>` addresses */
-  private reservedRelays (): Map<string, Multiaddr> {
-    const relays = new Map<string, Multiaddr>()
-    for (const ma of this.components.addressManager.getAddresses()) {
-      if (!isRelayedAddr(ma) || isWebRTCAddr(ma)) {
-        continue
-      }
-      const relayAddr = relayOf(ma)
-      const relay = relayAddr.getComponents().findLast(c => c.name === 'p2p')?.value
-      if (relay != null) {
-        relays.set(relay, relayAddr)
-      }
-    }
-    return relays
-  }
-
-  private refreshReservations (): void {
-    if (!this.started) {
-      return
-    }
-    const current = this.reservedRelays()
-    for (const [relay, addr] of current) {
-      const watch = this.relays.get(relay)
-      if (watch == null) {
-        const connection = this.components.connectionManager.getConnections().find(c => c.remotePeer.toString() === relay)
-        if (connection != null) {
-          this.relays.set(relay, { relay: connection.remotePeer, addr, lost: false, lostAt: 0, attempts: 0, timer: undefined })
-        }
-      } else if (watch.lost) {
-        watch.lost = false
-        watch.addr = addr
-        this.timers.clear(watch.timer)
-        watch.timer = undefined
-        this.metrics?.reservations.increment({ restored: true })
-        this.log('reservation on relay %p restored after %d attempts', watch.relay, watch.attempts)
-        this.emit('relay:reservation-restored', { relay: watch.relay, attempts: watch.attempts, downtimeMs: this.clock.now() - watch.lostAt })
-        watch.attempts = 0
-      }
-    }
-    for (const [relay, watch] of this.relays) {
-      if (!watch.lost && !current.has(relay)) {
-        this.reservationLost(watch)
-      }
-    }
-  }
-
-  private relayConnectionClosed (connection: Connection): void {
-    const watch = this.relays.get(connection.remotePeer.toString())
-    // the relay transport drops the reservation's addresses in its own connection:close
-    // listener, which runs before ours (it was added first)
-    if (watch != null && !watch.lost && !this.reservedRelays().has(connection.remotePeer.toString())) {
-      this.reservationLost(watch)
-    }
-  }
-
-  private reservationLost (watch: RelayWatch): void {
-    watch.lost = true
-    watch.lostAt = this.clock.now()
-    watch.attempts = 0
-    this.metrics?.reservations.increment({ lost: true })
-    this.log('reservation on relay %p lost', watch.relay)
-    this.emit('relay:reservation-lost', { relay: watch.relay })
-    this.scheduleRestore(watch)
-  }
-
-  /**
-   * Re-dials the relay and asks for the reservation again, with backoff, until it is back
-   * or the service stops. libp2p re-makes a discovered reservation itself once it sees the
-   * relay again, but not one configured by address (js-libp2p#3601), hence the `listen`.
-   */
-  private scheduleRestore (watch: RelayWatch): void {
-    watch.timer = this.timers.set(() => {
-      watch.timer = undefined
-      if (!watch.lost || this.relays.get(watch.relay.toString()) !== watch) {
-        return
-      }
-      watch.attempts++
-      this.restore(watch).catch(err => {
-        this.log('reservation on %p not restored (attempt %d) - %e', watch.relay, watch.attempts, err)
-      }).finally(() => {
-        if (this.started && watch.lost && watch.timer == null && this.relays.get(watch.relay.toString()) === watch) {
-          this.scheduleRestore(watch)
-        }
-      })
-    }, retryDelay(watch.attempts, this.retryInitialDelayMs, this.retryMaxDelayMs))
-  }
-
-  private async restore (watch: RelayWatch): Promise<void> {
-    const timeout = this.timeoutSignal(this.upgradeTimeoutMs)
-    const signal = anySignal([timeout.signal, this.stopController.signal])
-    this.inFlight++
-    try {
-      await this.components.connectionManager.openConnection(watch.addr, { signal })
-      if (!this.reservedRelays().has(watch.relay.toString())) {
-        await this.components.transportManager.listen([watch.addr.encapsulate('/p2p-circuit')])
-      }
-      this.refreshReservations()
-    } finally {
-      this.inFlight--
-      signal.clear()
-      timeout.clear()
     }
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private emit<K extends keyof PathSelectorEvents>(type: K, detail: HoldfastEvents[K]): void {
-    this.safeDispatchEvent(type, { detail } as unknown as CustomEventInit<PathSelectorEvents[K]>)
-    this.broadcaster?.publish(type, detail)
+  /** Every dial for a peer */
+  private async dial (target: Multiaddr | Multiaddr[], opts: OpenConnectionOptions): Promise<Connection> {
+    return this.components.connectionManager.openConnection(target, opts)
+  }
+
+  /** To our own listeners and through the broadcaster */
+  private announce<K extends OwnEvent>(type: K, detail: HoldfastEvents[K]): void {
+    emit(this, this.broadcaster, this.log, type, detail)
   }
 
   private async knownAddrs (peer: PeerId): Promise<Multiaddr[]> {
@@ -841,19 +473,5 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     } catch {
       return []
     }
-  }
-
-  private keyOf (peer: PeerId): string {
-    if (!isPeerId(peer)) {
-      throw new InvalidArgumentError('peer must be a PeerId', 'peer')
-    }
-    return peer.toString()
-  }
-
-  /** A signal that aborts after `ms` of the service's clock */
-  private timeoutSignal (ms: number): { signal: AbortSignal, clear(): void } {
-    const controller = new AbortController()
-    const timer = this.timers.set(() => { controller.abort(new Error(`timed out after ${ms} ms`)) }, ms)
-    return { signal: controller.signal, clear: () => { this.timers.clear(timer) } }
   }
 }

@@ -1,21 +1,22 @@
 /**
  * Pure decisions of the path selector: which path carries a peer's traffic, what the NAT
- * matrix says about punching, the keep-alive presets, the RTT average and the mode. No libp2p
+ * matrix says about punching, the RTT average, the mode and the retry delay. No libp2p
  * objects, no timers: the service gathers live state, calls these, and applies the result.
  */
 
-import { InvalidArgumentError, InvalidConfigError } from '@holdfast/interface'
-import { PRESETS, RTT_SWITCHING_MIN_MS } from './constants.ts'
-import type { PathKind, PathMode } from '@holdfast/interface'
+import { InvalidArgumentError } from '@holdfast/interface'
+import { RTT_SWITCHING_MIN_MS } from './constants.ts'
+import type { PathKind, PathMode, PathStatus } from '@holdfast/interface'
 
-/** `failing`: demoted by consecutive failures but still open; `closed`: never picked */
-export type PathStatus = 'active' | 'failing' | 'closed'
-
-/** What `selectPath` looks at; the service's path records are passed as they are */
+/**
+ * What a path selection looks at: one open (or just closed) path to a peer, as plain data.
+ * The service lists a peer's paths in the order they opened.
+ */
 export interface PathCandidate {
   /** the connection ID; identifies `current` */
   readonly id: string
   readonly kind: PathKind
+  /** `failing`: demoted by consecutive failures but still open; `closed`: never picked */
   readonly status: PathStatus
   /** RTT average in ms; unknown ranks after every known RTT of the same rank */
   readonly rttMs?: number
@@ -25,7 +26,7 @@ export interface PathCandidate {
   readonly realmRelay?: boolean
 }
 
-/** Rank of a healthy path (seed 003 §4.6); lower wins */
+/** Rank of a healthy path; lower wins */
 const RANK_DIRECT = 0
 const RANK_HOLE_PUNCHED = 1
 const RANK_REALM_RELAY = 2
@@ -44,19 +45,19 @@ function rankOf (c: PathCandidate): number {
 }
 
 /**
- * The path a peer's traffic should use, or `undefined` when none is open. One pass, no
- * allocation.
+ * The default path choice: the path a peer's traffic should use, or `undefined` when none is
+ * open. One pass, no allocation.
  *
- * Order (seed 003 §4.6): a direct path; a hole-punched direct path (its NAT mapping can expire,
- * so a plain direct one is preferred); a path through a realm relay; any relay. Within a rank
- * the lowest RTT wins, an unknown RTT last. A failing path ranks below every healthy one;
- * closed paths are never picked.
+ * Order: a direct path; a hole-punched direct path (its NAT mapping can expire, so a plain
+ * direct one is preferred); a path through a realm relay; any relay. Within a rank the lowest
+ * RTT wins, an unknown RTT last. A failing path ranks below every healthy one; closed paths
+ * are never picked.
  *
  * Switching: while `current` is healthy and of the same rank as the best challenger, it keeps
  * the traffic until the challenger's RTT is lower by at least `RTT_SWITCHING_MIN_MS`
- * (`best + 5 <= current` switches: exactly 5 ms better switches, 4.9 ms better does not), as
- * iroh's biased-RTT path selector does. A current path with an unknown RTT gives way to a
- * measured one of its rank.
+ * (`best + 5 <= current` switches: exactly 5 ms better switches, 4.9 ms better does not).
+ * Across ranks the better rank takes over at once. A current path with an unknown RTT gives
+ * way to a measured one of its rank.
  *
  * Ties (same rank, same or both unknown RTT): `current` if it is one of them, else the
  * earliest in `candidates`. The service lists paths in the order they opened, so the oldest
@@ -125,20 +126,27 @@ export const NAT_TYPES: readonly NatType[] = Object.freeze(['none', 'full-cone',
 
 type NattedType = 'full-cone' | 'restricted' | 'symmetric'
 
-/** Seed 004's matrix, initiator (row) by target (column) */
+/**
+ * Initiator (row) by target (column). A full-cone NAT lets anyone reach a mapping once it
+ * exists, a restricted one only the address it sent to, and a symmetric one uses a new,
+ * unpredictable mapping per destination; the more restrictive the pair, the less likely a
+ * punch works.
+ */
 const NAT_MATRIX: Readonly<Record<NattedType, Readonly<Record<NattedType, NatDecision>>>> = {
   'full-cone': { 'full-cone': 'direct', restricted: 'punch', symmetric: 'punch-try' },
   restricted: { 'full-cone': 'punch', restricted: 'punch-try', symmetric: 'relay' },
-  // both symmetric: the mappings can't be predicted, punching only wastes time (seed 004 ★)
+  // both symmetric or restricted against symmetric: the mappings can't be predicted, punching only wastes time
   symmetric: { 'full-cone': 'punch-try', restricted: 'relay', symmetric: 'relay' }
 }
 
 /**
- * What to do about a direct path between `local` (the initiator) and `remote`.
+ * What to do about a direct path between `local` (the initiator) and `remote`; `relay` skips
+ * the upgrade.
  *
- * Seed 004's 3x3 matrix, extended: a side without NAT (`none`) can always be reached directly
- * or can dial back over the relay's signalling channel, so `none` on either side is `direct`;
- * otherwise `unknown` on either side is `punch-try` (seed 004: "若任一方为 Unknown，尝试打洞").
+ * Between two NATs of known type: the 3x3 matrix above. A side without NAT (`none`) can
+ * always be reached directly or dial back over the relay's signalling channel, so `none` on
+ * either side is `direct`; otherwise `unknown` on either side is `punch-try`: not knowing is
+ * no reason to give up.
  */
 export function natDecision (local: NatType, remote: NatType): NatDecision {
   if (!isNatType(local)) {
@@ -169,36 +177,6 @@ export interface KeepAlivePreset {
   heartbeatIntervalMs: number
   /** ms of silence after which a path not in use (the relay backup) is pinged so it stays open */
   keepAlivePeriodMs: number
-}
-
-/**
- * A preset by name, or a custom one validated: every value a positive finite number of ms,
- * and the keep-alive period and the heartbeat below the idle timeout, or the path would be
- * dropped before it is kept alive (seed 004 CONN-INV-021).
- */
-export function resolvePreset (preset: PresetName | KeepAlivePreset): Readonly<KeepAlivePreset> {
-  if (typeof preset === 'string') {
-    if (!Object.hasOwn(PRESETS, preset)) {
-      throw new InvalidConfigError(`unknown preset "${preset}"; known: ${Object.keys(PRESETS).join(', ')}`, 'preset')
-    }
-    return PRESETS[preset]
-  }
-  if (preset == null || typeof preset !== 'object') {
-    throw new InvalidConfigError('preset must be a preset name or { idleTimeoutMs, heartbeatIntervalMs, keepAlivePeriodMs }', 'preset')
-  }
-  for (const key of ['idleTimeoutMs', 'heartbeatIntervalMs', 'keepAlivePeriodMs'] as const) {
-    const value = preset[key]
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      throw new InvalidConfigError(`preset.${key} must be a positive finite number of ms, got ${String(value)}`, 'preset')
-    }
-  }
-  if (preset.keepAlivePeriodMs >= preset.idleTimeoutMs) {
-    throw new InvalidConfigError(`preset.keepAlivePeriodMs (${preset.keepAlivePeriodMs}) must be below preset.idleTimeoutMs (${preset.idleTimeoutMs})`, 'preset')
-  }
-  if (preset.heartbeatIntervalMs >= preset.idleTimeoutMs) {
-    throw new InvalidConfigError(`preset.heartbeatIntervalMs (${preset.heartbeatIntervalMs}) must be below preset.idleTimeoutMs (${preset.idleTimeoutMs})`, 'preset')
-  }
-  return Object.freeze({ idleTimeoutMs: preset.idleTimeoutMs, heartbeatIntervalMs: preset.heartbeatIntervalMs, keepAlivePeriodMs: preset.keepAlivePeriodMs })
 }
 
 /** Delay before retry number `attempt` (0-based): `initial * 2^attempt`, capped at `max` */

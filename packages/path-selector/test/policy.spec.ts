@@ -1,8 +1,9 @@
 import { expect } from 'aegir/chai'
 import fc from 'fast-check'
-import { PRESETS, RTT_SWITCHING_MIN_MS } from '../src/constants.ts'
-import { NAT_TYPES, natDecision, nextMode, resolvePreset, retryDelay, selectPath, updateRtt } from '../src/policy.ts'
-import type { NatDecision, NatType, PathCandidate, PathStatus } from '../src/policy.ts'
+import { RTT_SWITCHING_MIN_MS } from '../src/constants.ts'
+import { NAT_TYPES, natDecision, nextMode, retryDelay, selectPath, updateRtt } from '../src/policy.ts'
+import type { NatDecision, NatType, PathCandidate } from '../src/policy.ts'
+import type { PathStatus } from '@holdfast/interface'
 
 let ids = 0
 const path = (kind: 'direct' | 'relayed', rttMs?: number, extra: Partial<PathCandidate> = {}): PathCandidate => ({ id: `p${++ids}`, kind, status: 'active', rttMs, ...extra })
@@ -20,7 +21,7 @@ describe('policy', () => {
       expect(selectPath([closed(direct(1)), closed(relayed(1))])).to.equal(undefined)
     })
 
-    it('follows the seed order: direct, hole-punched, realm relay, any relay', () => {
+    it('ranks direct, hole-punched, realm relay, any relay', () => {
       const d = direct(80)
       const p = punched(10)
       const r = relayed(5, { realmRelay: true })
@@ -162,7 +163,7 @@ describe('policy', () => {
   })
 
   describe('natDecision', () => {
-    // seed 004's matrix, initiator (row) by target (column), extended with none and unknown
+    // initiator (row) by target (column): the 3x3 matrix of NATs of known type, extended with none and unknown
     const table: Record<NatType, Record<NatType, NatDecision>> = {
       none: { none: 'direct', 'full-cone': 'direct', restricted: 'direct', symmetric: 'direct', unknown: 'direct' },
       'full-cone': { none: 'direct', 'full-cone': 'direct', restricted: 'punch', symmetric: 'punch-try', unknown: 'punch-try' },
@@ -182,36 +183,6 @@ describe('policy', () => {
     it('rejects a NAT type it does not know with InvalidArgumentError', () => {
       expect(() => natDecision('cone' as NatType, 'none')).to.throw().with.property('name', 'InvalidArgumentError')
       expect(() => natDecision('none', undefined as unknown as NatType)).to.throw().with.property('name', 'InvalidArgumentError')
-    })
-  })
-
-  describe('presets', () => {
-    it('has the seed 003 table', () => {
-      expect(resolvePreset('mobile')).to.deep.equal({ idleTimeoutMs: 120_000, heartbeatIntervalMs: 30_000, keepAlivePeriodMs: 60_000 })
-      expect(resolvePreset('desktop')).to.deep.equal({ idleTimeoutMs: 300_000, heartbeatIntervalMs: 15_000, keepAlivePeriodMs: 150_000 })
-      expect(resolvePreset('server')).to.deep.equal({ idleTimeoutMs: 600_000, heartbeatIntervalMs: 10_000, keepAlivePeriodMs: 300_000 })
-      expect(resolvePreset('test')).to.deep.equal({ idleTimeoutMs: 30_000, heartbeatIntervalMs: 5_000, keepAlivePeriodMs: 15_000 })
-    })
-
-    it('every built-in preset passes its own validation', () => {
-      for (const preset of Object.values(PRESETS)) {
-        expect(resolvePreset({ ...preset })).to.deep.equal(preset)
-      }
-    })
-
-    it('rejects a keep-alive period at or above the idle timeout with InvalidConfigError', () => {
-      expect(() => resolvePreset({ idleTimeoutMs: 1000, heartbeatIntervalMs: 100, keepAlivePeriodMs: 1000 })).to.throw().with.property('name', 'InvalidConfigError')
-      expect(() => resolvePreset({ idleTimeoutMs: 1000, heartbeatIntervalMs: 100, keepAlivePeriodMs: 5000 })).to.throw().with.property('name', 'InvalidConfigError')
-      expect(resolvePreset({ idleTimeoutMs: 1000, heartbeatIntervalMs: 100, keepAlivePeriodMs: 999 }).keepAlivePeriodMs).to.equal(999)
-    })
-
-    it('rejects a heartbeat at or above the idle timeout, non-positive or non-finite values, unknown names', () => {
-      expect(() => resolvePreset({ idleTimeoutMs: 1000, heartbeatIntervalMs: 1000, keepAlivePeriodMs: 500 })).to.throw().with.property('name', 'InvalidConfigError')
-      for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
-        expect(() => resolvePreset({ idleTimeoutMs: 1000, heartbeatIntervalMs: bad, keepAlivePeriodMs: 500 })).to.throw().with.property('name', 'InvalidConfigError')
-      }
-      expect(() => resolvePreset('laptop' as 'desktop')).to.throw().with.property('name', 'InvalidConfigError')
-      expect(() => resolvePreset(null as unknown as 'desktop')).to.throw().with.property('name', 'InvalidConfigError')
     })
   })
 
