@@ -5,9 +5,9 @@
 
 import { checkDuration, checkNumber, InvalidConfigError, systemClock } from '@holdfast/interface'
 import { DEFAULT_NAT, defaults, PRESETS } from './constants.ts'
-import { isNatType, NAT_TYPES } from './policy.ts'
+import { isNatType, NAT_TYPES, selectPath } from './policy.ts'
 import type { PathSelectorInit } from './index.ts'
-import type { KeepAlivePreset, NatType, PresetName } from './policy.ts'
+import type { KeepAlivePreset, NatType, PresetName, SelectPath } from './policy.ts'
 import type { Clock } from '@holdfast/interface'
 import type { PeerId } from '@libp2p/interface'
 
@@ -19,6 +19,7 @@ export interface PathSelectorConfig {
   failuresToDemote: number
   localNat: NatType
   natOf(peer: PeerId): NatType
+  selectPath: SelectPath
   upgradeTimeoutMs: number
   upgradeMaxAttempts: number
   retryInitialDelayMs: number
@@ -49,6 +50,7 @@ export function configOf (init: PathSelectorInit): PathSelectorConfig {
     failuresToDemote: count(init.failuresToDemote ?? defaults.failuresToDemote, 'failuresToDemote', 1),
     localNat: natType(init.localNat ?? defaults.localNat),
     natOf: fn(init.natOf ?? unknownNat, 'natOf'),
+    selectPath: fn<SelectPath>(init.selectPath ?? selectPath, 'selectPath'),
     upgradeTimeoutMs: checkDuration(init.upgradeTimeoutMs ?? defaults.upgradeTimeoutMs, 'upgradeTimeoutMs', 'config'),
     upgradeMaxAttempts: count(init.upgradeMaxAttempts ?? defaults.upgradeMaxAttempts, 'upgradeMaxAttempts', 0),
     retryInitialDelayMs,

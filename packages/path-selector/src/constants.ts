@@ -87,8 +87,9 @@ export const DEFAULT_PING_PROTOCOL = '/ipfs/ping/1.0.0'
 export const PING_LENGTH = 32
 
 /**
- * The defaults of every init option that has a plain value. The two options that are a
- * function or an object (`natOf`, `clock`) default to `() => 'unknown'` and the system clock.
+ * The defaults of every init option that has a plain value. The three options that are
+ * functions or objects (`natOf`, `selectPath`, `clock`) default to `() => 'unknown'`,
+ * the exported `selectPath` and the system clock.
  */
 export const defaults = {
   preset: DEFAULT_PRESET,

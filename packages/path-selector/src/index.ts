@@ -5,10 +5,11 @@
  * (WebRTC through the relay's signalling, DCUtR, TCP, WebSockets) is faster and costs the relay
  * nothing. This service tracks every path to every peer (direct or relayed, transport, RTT
  * average, successes and failures, status), picks the one to use with a pure, allocation-free,
- * RTT-biased `selectPath`, connects relay-first and upgrades to WebRTC in the background while
- * keeping the relayed connection as a tagged, protected backup, falls back to it when the
- * direct path dies (and retries the upgrade), pings the paths in use per a keep-alive preset,
- * and re-makes a relay reservation that libp2p lost when its relay went away.
+ * RTT-biased `selectPath` (pluggable: pass your own as the `selectPath` option), connects
+ * relay-first and upgrades to WebRTC in the background while keeping the relayed connection as
+ * a tagged, protected backup, falls back to it when the direct path dies (and retries the
+ * upgrade), pings the paths in use per a keep-alive preset, and re-makes a relay reservation
+ * that libp2p lost when its relay went away.
  *
  * @example
  *
@@ -46,13 +47,13 @@
  */
 
 import { PathSelector as PathSelectorClass } from './path-selector.ts'
-import type { KeepAlivePreset, NatType, PresetName } from './policy.ts'
+import type { KeepAlivePreset, NatType, PresetName, SelectPath } from './policy.ts'
 import type { Clock, PathSelector } from '@holdfast/interface'
 import type { ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 
 export { selectPath, natDecision } from './policy.ts'
-export type { PathCandidate, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
+export type { PathCandidate, SelectPath, NatType, NatDecision, KeepAlivePreset, PresetName } from './policy.ts'
 export { PRESETS, RTT_SWITCHING_MIN_MS, defaults } from './constants.ts'
 export type { InternalSizes, Path, PathSample, PathConnectOptions, PathSelector, PathSelectorEvents, PathStatus } from '@holdfast/interface'
 
@@ -105,6 +106,17 @@ export interface PathSelectorInit {
    * @default () => 'unknown'
    */
   natOf?(peer: PeerId): NatType
+
+  /**
+   * The path choice: which of a peer's paths carries its traffic. It gets the peer's paths as
+   * plain `PathCandidate`s (in the order they opened) and the path in use, and returns one of
+   * them, or `undefined` for none. A choice that throws or returns anything but one of the
+   * candidates is logged and replaced by the default's. Wrap the exported `selectPath` to
+   * change one rule and keep the others.
+   *
+   * @default selectPath (rank first: direct, hole-punched, realm relay, any relay; then RTT, switching at 5 ms better)
+   */
+  selectPath?: SelectPath
 
   /**
    * ms before an upgrade attempt (or a relay re-dial of the reservation watchdog) counts as failed.

@@ -7,8 +7,8 @@ import { configOf } from './config.ts'
 import { DEFAULT_PING_PROTOCOL } from './constants.ts'
 import { registerMetrics } from './metrics.ts'
 import { Heartbeat } from './ping.ts'
-import { nextMode, selectPath, updateRtt } from './policy.ts'
-import { snapshotOf } from './records.ts'
+import { nextMode, updateRtt } from './policy.ts'
+import { choosePath, snapshotOf } from './records.ts'
 import { RelayBackup } from './relay-backup.ts'
 import { ReservationWatchdog } from './reservation-watchdog.ts'
 import { Upgrader } from './upgrade.ts'
@@ -248,7 +248,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     const tried = new Set<string>()
     const errors: string[] = []
     while (entry != null) {
-      const path = selectPath(entry.paths.filter(p => !tried.has(p.id)), entry.current)
+      const path = choosePath(this.config.selectPath, entry.paths.filter(p => !tried.has(p.id)), entry.current, this.log)
       if (path == null) {
         break
       }
@@ -426,7 +426,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
 
   /** Re-runs the path choice and applies it: mode, events, the relay backup, the upgrade retry */
   private recompute (entry: PeerRecord): void {
-    const best = selectPath(entry.paths, entry.current)
+    const best = choosePath(this.config.selectPath, entry.paths, entry.current, this.log)
     entry.current = best
     const from = entry.mode
     const to = nextMode(from, best?.kind)

@@ -26,6 +26,14 @@ export interface PathCandidate {
   readonly realmRelay?: boolean
 }
 
+/**
+ * A path choice, the service's `selectPath` option: given a peer's candidates and the path
+ * it uses now (if any), the path its traffic should use, or `undefined` for none. It must
+ * return one of `candidates` (the service matches it by `id`) and must not throw; a choice
+ * that breaks either rule is logged and replaced by the default `selectPath`'s.
+ */
+export type SelectPath = (candidates: readonly PathCandidate[], current?: PathCandidate) => PathCandidate | undefined
+
 /** Rank of a healthy path; lower wins */
 const RANK_DIRECT = 0
 const RANK_HOLE_PUNCHED = 1

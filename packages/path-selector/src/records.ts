@@ -1,14 +1,15 @@
 /**
  * What the service holds per peer and per path, shared by the service, the heartbeat and the
- * upgrade, and the one way an operation gets a signal bounded by a timeout on the service's
- * clock.
+ * upgrade; how a path choice is applied to them; and the one way an operation gets a signal
+ * bounded by a timeout on the service's clock.
  */
 
 import { TimeoutError } from '@holdfast/interface'
 import { anySignal } from 'any-signal'
-import type { PathCandidate } from './policy.ts'
+import { selectPath } from './policy.ts'
+import type { PathCandidate, SelectPath } from './policy.ts'
 import type { Path, PathKind, PathMode, PathStatus, TrackedTimers } from '@holdfast/interface'
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { ClearableSignal } from 'any-signal'
 
 /**
@@ -45,6 +46,37 @@ export interface PeerRecord {
   retryTimer: unknown
   /** the relay-backup tag and protection are set */
   backup: boolean
+}
+
+/** A path as a custom path choice sees it: plain data, a copy it cannot change the service through */
+export function candidateOf (p: PathRecord): PathCandidate {
+  return Object.freeze({ id: p.id, kind: p.kind, status: p.status, rttMs: p.rttMs, holePunched: p.holePunched, realmRelay: p.realmRelay })
+}
+
+/**
+ * The path choice `select` makes over `candidates`. The default `selectPath` reads the
+ * records as they are (no allocation); a custom one gets plain, frozen copies and its pick is
+ * matched back by `id`. A custom choice that throws or picks a path that is not an open
+ * candidate is logged and replaced by the default's.
+ */
+export function choosePath (select: SelectPath, candidates: PathRecord[], current: PathRecord | undefined, log: Logger): PathRecord | undefined {
+  if (select === selectPath) {
+    return selectPath(candidates, current)
+  }
+  try {
+    const picked = select(candidates.map(candidateOf), current == null ? undefined : candidateOf(current))
+    if (picked === undefined) {
+      return undefined
+    }
+    const path = candidates.find(p => p.id === picked?.id && p.status !== 'closed')
+    if (path != null) {
+      return path
+    }
+    log.error('selectPath picked %s, which is not an open candidate: using the default', picked?.id)
+  } catch (err) {
+    log.error('selectPath threw, using the default - %e', err)
+  }
+  return selectPath(candidates, current)
 }
 
 /** A path as `paths()` reports it */

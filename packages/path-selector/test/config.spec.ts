@@ -3,7 +3,7 @@ import { MAX_DURATION_MS, systemClock } from '@holdfast/interface'
 import { expect } from 'aegir/chai'
 import { configOf, resolvePreset } from '../src/config.ts'
 import { PRESETS } from '../src/constants.ts'
-import { defaults } from '../src/index.ts'
+import { defaults, selectPath } from '../src/index.ts'
 import type { PathSelectorInit } from '../src/index.ts'
 
 describe('config', () => {
@@ -12,6 +12,7 @@ describe('config', () => {
     const { preset, ...plain } = defaults
     expect(config).to.deep.include(plain)
     expect(config.preset).to.equal(PRESETS[preset])
+    expect(config.selectPath).to.equal(selectPath)
     expect(config.clock).to.equal(systemClock)
     expect(config.natOf({} as any)).to.equal('unknown')
   })
@@ -29,7 +30,7 @@ describe('config', () => {
       expect(plain[option], option).to.equal(typeof value === 'string' ? `'${value}'` : String(value))
     }
     // the other options say what they default to in words
-    expect(Object.keys(documented).filter(o => !(o in plain)).sort()).to.deep.equal(['clock', 'natOf'])
+    expect(Object.keys(documented).filter(o => !(o in plain)).sort()).to.deep.equal(['clock', 'natOf', 'selectPath'])
   })
 
   it('rejects each bad option with InvalidConfigError naming it', () => {
@@ -47,6 +48,8 @@ describe('config', () => {
       [{ failuresToDemote: 1.5 }, 'failuresToDemote'],
       [{ localNat: 'cone' as 'none' }, 'localNat'],
       [{ natOf: 'unknown' as any }, 'natOf'],
+      [{ selectPath: 'lowest-rtt' as any }, 'selectPath'],
+      [{ selectPath: 42 as any }, 'selectPath'],
       [{ upgradeTimeoutMs: 0 }, 'upgradeTimeoutMs'],
       [{ upgradeTimeoutMs: Number.POSITIVE_INFINITY }, 'upgradeTimeoutMs'],
       [{ upgradeTimeoutMs: 2 ** 31 }, 'upgradeTimeoutMs'],
@@ -60,12 +63,14 @@ describe('config', () => {
       expect(() => configOf(init), option).to.throw().that.deep.includes({ name: 'InvalidConfigError', option })
     }
     // null or undefined is no option: the default
-    expect(configOf({ upgradeTimeoutMs: null as any }).upgradeTimeoutMs).to.equal(defaults.upgradeTimeoutMs)
+    expect(configOf({ selectPath: null as any }).selectPath).to.equal(selectPath)
   })
 
-  it('accepts the longest duration a timer can wait', () => {
-    const config = configOf({ upgradeTimeoutMs: MAX_DURATION_MS, retryMaxDelayMs: MAX_DURATION_MS, upgradeMaxAttempts: 0 })
+  it('accepts the longest duration a timer can wait, and a custom path choice', () => {
+    const custom = (): undefined => undefined
+    const config = configOf({ upgradeTimeoutMs: MAX_DURATION_MS, retryMaxDelayMs: MAX_DURATION_MS, selectPath: custom, upgradeMaxAttempts: 0 })
     expect(config).to.deep.include({ upgradeTimeoutMs: MAX_DURATION_MS, retryMaxDelayMs: MAX_DURATION_MS, upgradeMaxAttempts: 0 })
+    expect(config.selectPath).to.equal(custom)
   })
 
   describe('presets', () => {
