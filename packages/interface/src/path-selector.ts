@@ -57,13 +57,18 @@ export interface PathSelector extends TypedEventTarget<PathSelectorEvents>, Intr
   /**
    * Relay addresses only: through the relay, then the upgrade in the background; direct only:
    * direct; both: raced, the first usable wins. Resolves once a stream could be opened on the
-   * connection (a ping), with an already healthy path at once.
+   * connection (a ping), with an already healthy path at once. With a cleanup broadcaster on
+   * the node the dials go through it, so a cleanup of the peer aborts them.
    */
   connect(peer: PeerId, opts?: PathConnectOptions): Promise<Connection>
-  /** on the best path; on failure on the next (relayed ones with `runOnLimitedConnection`) */
+  /** on the path the path choice picks; on failure on its next pick among the others (relayed ones with `runOnLimitedConnection`) */
   openStream(peer: PeerId, protocols: string | string[], opts?: AbortOptions): Promise<Stream>
   /** feeds a measurement of the app's own into a path's RTT average and failure count */
   report(peer: PeerId, connectionId: string, sample: PathSample): void
-  /** tries a direct path now; true when the peer has one afterwards */
+  /**
+   * tries a direct path now; true when the peer has one afterwards. Rejects when the caller
+   * aborts, and when the peer is cleaned up meanwhile (with the cleanup's `ConnectionClosedError`
+   * when the dial went through the cleanup broadcaster).
+   */
   upgrade(peer: PeerId, opts?: AbortOptions): Promise<boolean>
 }

@@ -11,6 +11,10 @@
  * upgrade), pings the paths in use per a keep-alive preset, and re-makes a relay reservation
  * that libp2p lost when its relay went away.
  *
+ * With a `@holdfast/cleanup-broadcaster` on the node, every dial the service makes goes through
+ * it, so a cleanup of the peer aborts the dial, and the cleanup drops what the service holds
+ * for the peer.
+ *
  * @example
  *
  * ```TypeScript

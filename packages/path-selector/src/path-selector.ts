@@ -1,4 +1,4 @@
-import { AddressRequiredError, CAPABILITIES, checkNumber, checkOptions, checkPeerId, emit, findService, InvalidArgumentError, isCircuitAddr, NoAvailablePathError, registerService, relayPeerOf, TAGS, TrackedTimers } from '@holdfast/interface'
+import { AddressRequiredError, CAPABILITIES, checkNumber, checkOptions, checkPeerId, CLEANUP_ORDER, emit, findService, InvalidArgumentError, isCircuitAddr, NoAvailablePathError, registerService, relayPeerOf, TAGS, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { isMultiaddr } from '@multiformats/multiaddr'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
@@ -45,6 +45,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
   private readonly backup: RelayBackup
   private nodeListeners = 0
   private broadcaster?: CleanupBroadcaster
+  private removeCleanupLayer?: () => void
   private connManager?: WatermarkConnectionManager
   private stopController = new AbortController()
   private readonly metrics?: PathSelectorMetrics
@@ -110,6 +111,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     events.addEventListener('self:peer:update', this.onAddressesChanged)
     this.nodeListeners = 4
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
+    this.removeCleanupLayer = this.broadcaster?.onCleanup('path-selector', CLEANUP_ORDER.pathSelector, this.onCleanup)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     const ping = findService<PingService>(this.components, '@libp2p/ping')
     this.heartbeat.protocol = ping == null ? undefined : (ping.protocol ?? DEFAULT_PING_PROTOCOL)
@@ -133,6 +135,8 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     events.removeEventListener('transport:listening', this.onAddressesChanged)
     events.removeEventListener('self:peer:update', this.onAddressesChanged)
     this.nodeListeners = 0
+    this.removeCleanupLayer?.()
+    this.removeCleanupLayer = undefined
     this.stopController.abort()
     this.timers.clearAll()
     this.heartbeat.stop()
@@ -189,7 +193,8 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       peers: this.peers.size,
       paths,
       timers: this.timers.size,
-      listeners: this.nodeListeners,
+      // the node's events, and the cleanup layer on the broadcaster
+      listeners: this.nodeListeners + (this.removeCleanupLayer == null ? 0 : 1),
       upgrades,
       inFlight: this.upgrader.inFlight + this.heartbeat.inFlight + this.watchdog.inFlight,
       relays: this.watchdog.size
@@ -217,6 +222,8 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     }
     const attempt = async (targets: Multiaddr[]): Promise<Connection> => {
       const connection = await this.dial(targets, { signal: options.signal })
+      // libp2p hands back an open connection without a new connection:open: track it here too
+      this.connectionOpened(connection)
       await this.heartbeat.probe(connection, options, rttMs => { this.sampleOf(connection, rttMs) })
       return connection
     }
@@ -296,6 +303,14 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.guard('an address change', () => { this.watchdog.refresh() })
   }
 
+  /** The broadcaster's cleanup of a peer, whatever its trigger: what we hold for it goes */
+  private readonly onCleanup = (peer: PeerId): void => {
+    const entry = this.peers.get(peer.toString())
+    if (entry != null) {
+      this.drop(entry)
+    }
+  }
+
   /** a throwing listener would become an uncaughtException in libp2p's event target */
   private guard (what: string, fn: () => void): void {
     try {
@@ -355,6 +370,9 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     path.status = 'closed'
     entry.paths = entry.paths.filter(p => p !== path)
     if (entry.paths.length === 0) {
+      // the peer's mode must not outlive its last path: without a broadcaster this is the
+      // only trigger, and with one its peer-disconnected cleanup comes after the layers
+      // ordered before ours and then finds nothing left
       this.drop(entry)
       return
     }
@@ -375,9 +393,9 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.heartbeat.ensure(this.started)
   }
 
-  /** The peer was dropped since `entry` was made: its work ends */
+  /** The peer was dropped since `entry` was made, or its cleanup is running: its work ends */
   private gone (entry: PeerRecord): boolean {
-    return this.peers.get(entry.peer.toString()) !== entry
+    return this.peers.get(entry.peer.toString()) !== entry || this.broadcaster?.isClosing(entry.peer) === true
   }
 
   /** A relayed path through a relay of the app's realm ranks above any other relay */
@@ -457,9 +475,9 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
 
   // ---------------------------------------------------------------- helpers
 
-  /** Every dial for a peer */
+  /** Every dial for a peer: through the broadcaster when the node has one, so a cleanup of the peer aborts it */
   private async dial (target: Multiaddr | Multiaddr[], opts: OpenConnectionOptions): Promise<Connection> {
-    return this.components.connectionManager.openConnection(target, opts)
+    return this.broadcaster != null ? this.broadcaster.dial(target, opts) : this.components.connectionManager.openConnection(target, opts)
   }
 
   /** To our own listeners and through the broadcaster */

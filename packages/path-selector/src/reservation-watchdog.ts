@@ -33,7 +33,7 @@ export interface WatchdogContext {
   metrics?: CounterGroup
   /** aborted when the service stops */
   stopSignal(): AbortSignal
-  /** how the service dials */
+  /** how the service dials (through the cleanup broadcaster when the node has one) */
   dial(addr: Multiaddr, opts: AbortOptions): Promise<Connection>
   emit<K extends 'relay:reservation-lost' | 'relay:reservation-restored'>(type: K, detail: HoldfastEvents[K]): void
 }

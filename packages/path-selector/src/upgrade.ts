@@ -22,10 +22,10 @@ export interface UpgradeContext {
   /** aborted when the service stops */
   stopSignal(): AbortSignal
   running(): boolean
-  /** the peer was dropped since `entry` was made */
+  /** the peer was dropped since `entry` was made, or its cleanup is running */
   gone(entry: PeerRecord): boolean
   knownAddrs(peer: PeerId): Promise<Multiaddr[]>
-  /** how the service dials */
+  /** how the service dials (through the cleanup broadcaster when the node has one) */
   dial(target: Multiaddr[], opts: OpenConnectionOptions): Promise<Connection>
 }
 
@@ -107,8 +107,9 @@ export class Upgrader {
   /**
    * WebRTC private-to-private through the relay (`upgradeTargets`), with `force`, because
    * libp2p would otherwise hand back the open relayed connection when it has no limits.
-   * Rejects when the caller aborts or the peer is dropped meanwhile (with the error that
-   * ended the dial); any other failure resolves false.
+   * Rejects when the caller aborts or the peer is dropped or cleaned up meanwhile (with the
+   * error that ended the dial: the cleanup's `ConnectionClosedError` when it went through the
+   * broadcaster); any other failure resolves false.
    */
   private async dialDirect (entry: PeerRecord, relayed: PathRecord, opts: AbortOptions): Promise<boolean> {
     const { config, timers, metrics, log } = this.context
