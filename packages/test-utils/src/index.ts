@@ -6,13 +6,17 @@
  * leak checks over a service's `internalSizes()`. Not published.
  *
  * - `createNode({ transport: 'memory' | 'tcp', services, config })`: a started node with noise, yamux, identify and ping, on a unique `/memory/...` address or on `/ip4/127.0.0.1/tcp/0`
- * - `createNodes(n)`, `connect(a, b, { force })` (resolves when both ends have the connection), `disconnect(a, b)` (resolves when both ends saw `peer:disconnect`), `stopAll`, `onceEvent(node, type, filter)`
+ * - `createNodes(n)`, `connect(a, b, { force })` (resolves when both ends have the connection), `disconnect(a, b)` (resolves when both ends saw `peer:disconnect`), `stopAll`
+ * - `onceEvent(target, type, filter | { filter, signal, timeout })`: the detail of the first matching event of a libp2p node, a holdfast service (any main-event target) or the cleanup broadcaster (`subscribe`); the listener is gone once the wait settles, and a timeout rejects with libp2p's `TimeoutError`
  * - `createFakeClock()`: a holdfast `Clock` on `@sinonjs/fake-timers` with `tick`, `tickAsync` and `countTimers`; nothing global is faked, so libp2p keeps real time and only the code handed the clock sees fake time
- * - `expectNoLeaks(service, except?)` / `leftovers(service)`: every `internalSizes()` entry must be zero
+ * - `expectNoLeaks(service, except?)` / `leftovers(service)`: every `internalSizes()` entry must be zero; `stopAndExpectNoLeaks(nodes, service, except?)` stops the nodes first, then checks that service of each
+ * - `seededRandom(seed)`: a uniform [0, 1) source that repeats itself, for jitter and populations a failing run must replay
  * - from `@holdfast/test-utils/netns` (Node only, so browser bundles of the other helpers stay clean): `spawnInNetns({ script, args, env, addresses })`: `node script` in its own network namespace (`unshare -n`, Linux, root) with a veth pair `hf0`/`hf1` on 198.51.100.1 and .2, both ends inside and no route out, for WebRTC, which needs a non-loopback interface; it talks JSON lines (`next(filter)`, `send(obj)`) and `stop()`s within a bound. `netnsAvailable()` says whether this machine can, `linkDown`/`linkUp` cut and restore a link
  */
 
-export { createNode, createNodes, connect, disconnect, stopAll, onceEvent } from './nodes.ts'
+export { createNode, createNodes, connect, disconnect, stopAll } from './nodes.ts'
+export { onceEvent } from './events.ts'
+export type { OnceEventArg, OnceEventOptions, Subscribable } from './events.ts'
 export type { NodeOptions, TransportKind } from './nodes.ts'
 export { createFakeClock } from './clock.ts'
 export type { FakeClock } from './clock.ts'

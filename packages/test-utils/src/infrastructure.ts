@@ -7,7 +7,8 @@
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { kadDHT, passthroughMapper, Record as KadRecord } from '@libp2p/kad-dht'
 import { lpStream } from '@libp2p/utils'
-import { connect, createNode, onceEvent } from './nodes.ts'
+import { onceEvent } from './events.ts'
+import { connect, createNode } from './nodes.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
 
@@ -39,15 +40,7 @@ export async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
 /** dials the DHT server and resolves once it is in the node's routing table */
 export async function joinDht (node: DhtNode, server: Libp2p<any>): Promise<void> {
   const table = (node.services.dht as any).routingTable
-  const added = new Promise<void>(resolve => {
-    const listener = ({ detail }: CustomEvent<PeerId>): void => {
-      if (detail.equals(server.peerId)) {
-        table.removeEventListener('peer:add', listener)
-        resolve()
-      }
-    }
-    table.addEventListener('peer:add', listener)
-  })
+  const added = onceEvent(table, 'peer:add', (peer: PeerId) => peer.equals(server.peerId))
   await connect(node, server)
   if ((await table.find(server.peerId)) == null) {
     await added

@@ -19,13 +19,16 @@ export function expectNoLeaks (service: Introspectable, except: string[] = []): 
   }
 }
 
-/** Stops every node, then checks that the named service of each node that has it holds nothing (`expectNoLeaks`) */
-export async function stopAndExpectNoLeaks (nodes: Array<Libp2p<any> | undefined>, service: string): Promise<void> {
+/**
+ * Stops every node, then checks that the named service of each node that has it holds nothing
+ * (`expectNoLeaks`, with the same `except`)
+ */
+export async function stopAndExpectNoLeaks (nodes: Array<Libp2p<any> | undefined>, service: string, except: string[] = []): Promise<void> {
   await stopAll(nodes)
   for (const node of nodes) {
     const introspectable = node?.services[service] as Introspectable | undefined
     if (introspectable != null) {
-      expectNoLeaks(introspectable)
+      expectNoLeaks(introspectable, except)
     }
   }
 }

@@ -5,7 +5,8 @@ import { memory } from '@libp2p/memory'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import type { Connection, Libp2p, Libp2pEvents } from '@libp2p/interface'
+import { onceEvent } from './events.ts'
+import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
 
 export type TransportKind = 'memory' | 'tcp'
@@ -43,19 +44,6 @@ export async function createNode<S extends Record<string, unknown> = Record<stri
 
 export async function createNodes<S extends Record<string, unknown>> (count: number, opts: NodeOptions<S> = {}): Promise<Array<Libp2p<S & { identify: unknown, ping: unknown }>>> {
   return Promise.all(Array.from({ length: count }, async () => createNode(opts)))
-}
-
-/** Resolves with the first event of `type` on `target` for which `filter` holds */
-export async function onceEvent<K extends keyof Libp2pEvents> (target: Libp2p<any>, type: K, filter: (detail: Libp2pEvents[K]['detail']) => boolean = () => true): Promise<Libp2pEvents[K]['detail']> {
-  return new Promise(resolve => {
-    const listener = (event: Libp2pEvents[K]): void => {
-      if (filter(event.detail)) {
-        target.removeEventListener(type, listener)
-        resolve(event.detail)
-      }
-    }
-    target.addEventListener(type, listener)
-  })
 }
 
 /**

@@ -1,5 +1,6 @@
 import { expect } from 'aegir/chai'
-import { connect, createFakeClock, createNode, createNodes, disconnect, expectNoLeaks, leftovers, seededRandom, stopAll } from '../src/index.ts'
+import { connect, createFakeClock, createNode, createNodes, disconnect, expectNoLeaks, leftovers, seededRandom, stopAll, stopAndExpectNoLeaks } from '../src/index.ts'
+import type { Libp2p } from '@libp2p/interface'
 
 describe('@holdfast/test-utils', () => {
   it('the fake clock moves only when told, and counts its timers', async () => {
@@ -53,6 +54,16 @@ describe('@holdfast/test-utils', () => {
     expect(leftovers(service)).to.deep.equal({ timers: 2, nodeListeners: 4 })
     expect(() => { expectNoLeaks(service, ['nodeListeners']) }).to.throw(/"timers":2/)
     expect(() => { expectNoLeaks(service, ['nodeListeners', 'timers']) }).to.not.throw()
+  })
+
+  it('stopAndExpectNoLeaks stops the nodes, then fails on a service that still holds something unless it is excepted', async () => {
+    const sizes = { peers: 0, timers: 1 }
+    const make = async (): Promise<Libp2p<any>> => createNode({ services: { probe: () => ({ internalSizes: () => sizes }) } })
+    const node = await make()
+    await expect(stopAndExpectNoLeaks([node, undefined], 'probe')).to.eventually.be.rejected().with.property('message').that.matches(/"timers":1/)
+    expect(node.status).to.equal('stopped')
+    await stopAndExpectNoLeaks([await make()], 'probe', ['timers'])
+    await stopAndExpectNoLeaks([await make()], 'absent')
   })
 
   it('a seeded random source repeats itself and stays in [0, 1)', () => {
