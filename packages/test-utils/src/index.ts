@@ -11,6 +11,7 @@
  * - `createFakeClock()`: a holdfast `Clock` on `@sinonjs/fake-timers` with `tick`, `tickAsync` and `countTimers`; nothing global is faked, so libp2p keeps real time and only the code handed the clock sees fake time
  * - `expectNoLeaks(service, except?)` / `leftovers(service)`: every `internalSizes()` entry must be zero; `stopAndExpectNoLeaks(nodes, service, except?)` stops the nodes first, then checks that service of each
  * - `seededRandom(seed)`: a uniform [0, 1) source that repeats itself, for jitter and populations a failing run must replay
+ * - from `@holdfast/test-utils/infrastructure` (Node only: TCP, WebRTC): a plain circuit relay (`relayServer`) and kad-dht server (`dhtServer`, `joinDht`), the peers that reserve on the relay and answer `ECHO_PROTOCOL` (`relayedPeer(relay, { reach, services })`, `echo(stream, text)`, `circuitAddrs`, `tcpAddrOf`, `hasCircuitAddr`), and a kad-dht PUT_VALUE made by hand
  * - from `@holdfast/test-utils/netns` (Node only, so browser bundles of the other helpers stay clean): `spawnInNetns({ script, args, env, addresses })`: `node script` in its own network namespace (`unshare -n`, Linux, root) with a veth pair `hf0`/`hf1` on 198.51.100.1 and .2, both ends inside and no route out, for WebRTC, which needs a non-loopback interface; it talks JSON lines (`next(filter)`, `send(obj)`) and `stop()`s within a bound. `netnsAvailable()` says whether this machine can, `linkDown`/`linkUp` cut and restore a link
  */
 

@@ -1,16 +1,24 @@
 /**
  * Infrastructure a realm does not own, as most relays and DHT servers on real networks are: a
  * plain kad-dht server and a plain circuit relay (no realm, no PSK), on 127.0.0.1 TCP, the
- * waits that go with them, and a kad-dht PUT_VALUE sent by hand, as a peer a DHT must refuse would.
+ * peers that reserve on the relay and answer an echo protocol (relay.ts), the waits that go
+ * with them, and a kad-dht PUT_VALUE sent by hand, as a peer a DHT must refuse would. Node
+ * only (TCP, WebRTC), hence an entry of its own.
  */
 
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { kadDHT, passthroughMapper, Record as KadRecord } from '@libp2p/kad-dht'
+import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
+import { webSockets } from '@libp2p/websockets'
 import { onceEvent } from './events.ts'
 import { connect, createNode } from './nodes.ts'
-import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { KadDHT, KadDHTInit } from '@libp2p/kad-dht'
+import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
+
+export { ECHO_PROTOCOL, circuitAddrs, echo, hasCircuitAddr, relayedPeer, tcpAddrOf } from './relay.ts'
+export type { RelayedPeerOptions } from './relay.ts'
 
 export type DhtNode = Libp2p<{ dht: KadDHT }>
 
@@ -22,19 +30,43 @@ export async function dhtServer (): Promise<DhtNode> {
   return createNode({ transport: 'tcp', services: { dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } }) as Promise<DhtNode>
 }
 
-/** a plain circuit-relay-v2 server with no limit on relayed connections; with `dht`, also a plain kad-dht server, as many public nodes are */
-export async function relayServer (opts: { dht?: boolean } = {}): Promise<Libp2p> {
-  const relay = circuitRelayServer({ reservations: { applyDefaultLimit: false } })
-  const services: Record<string, any> = opts.dht === true ? { relay, dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } : { relay }
-  return createNode({ transport: 'tcp', services })
+export interface RelayServerOptions {
+  /** also a plain kad-dht server on the default protocol, as many public nodes are */
+  dht?: boolean
+  /** a fixed identity, e.g. to bring "the same" relay back on the same port */
+  privateKey?: PrivateKey
+  /**
+   * TCP and WebSocket addresses (the relay can dial and listen on both)
+   *
+   * @default ['/ip4/127.0.0.1/tcp/0']
+   */
+  listen?: string[]
+  /** services beside the relay (and the DHT), e.g. a realm the relay is a member of */
+  services?: ServiceFactoryMap<Record<string, unknown>>
+  /** anything else for createLibp2p (connectionManager, ...) */
+  config?: Partial<Libp2pOptions>
 }
 
-/** resolves once the node holds a reservation (a `/p2p-circuit` address of its own) */
-export async function hasCircuitAddr (node: Libp2p<any>): Promise<void> {
-  const has = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
-  if (!has()) {
-    await onceEvent(node, 'self:peer:update', has)
-  }
+/**
+ * A plain circuit-relay-v2 server (no realm, no PSK) on 127.0.0.1. `applyDefaultLimit: false`:
+ * identify and pings would otherwise eat the default 2 min / 128 KiB budget of each relayed
+ * connection. Its connection monitor is off: a test or benchmark times connections, and the
+ * relay's own pings would only add traffic to every reservation.
+ */
+export async function relayServer (opts: RelayServerOptions = {}): Promise<Libp2p<{ relay: unknown }>> {
+  const relay = circuitRelayServer({ reservations: { applyDefaultLimit: false } })
+  const dht = opts.dht === true ? { dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) } : {}
+  return createNode({
+    transport: 'tcp',
+    services: { ...opts.services, ...dht, relay },
+    config: {
+      ...(opts.privateKey == null ? {} : { privateKey: opts.privateKey }),
+      addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp(), webSockets()],
+      connectionMonitor: { enabled: false },
+      ...opts.config
+    }
+  }) as unknown as Promise<Libp2p<{ relay: unknown }>>
 }
 
 /** dials the DHT server and resolves once it is in the node's routing table */
