@@ -16,6 +16,8 @@ export interface BenchEnv {
 }
 
 export interface BenchContext {
+  /** the benchmark's name: its result file is `benchmarks/results/<name>.json` */
+  name: string
   /** `--quick`: fewer rounds, for CI (the whole quick run stays under 3 minutes on 2 cores) */
   quick: boolean
   env: BenchEnv

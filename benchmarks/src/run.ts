@@ -135,6 +135,7 @@ async function child (name: string, quick: boolean, env: BenchEnv): Promise<numb
     err(`  [${name}] note: no --expose-gc, GC cannot be forced between rounds`)
   }
   const ctx: BenchContext = {
+    name,
     quick,
     env,
     log: (message) => { err(`  [${benchmark.name}] ${message}`) }
