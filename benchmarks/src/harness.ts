@@ -1,6 +1,7 @@
 /**
- * The small benchmark harness: statistics, the run environment, the result file of spec 09
- * and the human table. No benchmark logic here.
+ * The small benchmark harness: how a benchmark is declared (its sizes for quick and full runs),
+ * statistics, the run environment, the result file of spec 09 and the human table. No benchmark
+ * logic here; the result builder is in result.ts, shared node setup in setup.ts.
  */
 
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -58,6 +59,27 @@ export interface Benchmark {
   run(ctx: BenchContext): Promise<BenchResult>
 }
 
+/** What `--quick` changes, each count as `[quick, full]` */
+export type Sizes<K extends string> = Record<K, readonly [quick: number, full: number]>
+
+export interface BenchmarkDefinition<K extends string> extends Omit<Benchmark, 'run'> {
+  sizes?: Sizes<K>
+  /** `sizes` holds the counts of this run, quick or full */
+  run(ctx: BenchContext, sizes: Record<K, number>): Promise<BenchResult>
+}
+
+/** A benchmark whose round counts (and other sizes) are declared once, quick and full side by side */
+export function benchmark<K extends string = never> (definition: BenchmarkDefinition<K>): Benchmark {
+  const { sizes, run, ...rest } = definition
+  return {
+    ...rest,
+    run: async (ctx) => {
+      const chosen = Object.fromEntries(Object.entries<readonly [number, number]>(sizes ?? {}).map(([key, [quick, full]]) => [key, ctx.quick ? quick : full]))
+      return run(ctx, chosen as Record<K, number>)
+    }
+  }
+}
+
 export interface Summary {
   samples: number
   min: number
@@ -89,6 +111,20 @@ export function summarize (values: readonly number[]): Summary {
     p99: percentile(sorted, 99),
     max: sorted[sorted.length - 1] ?? Number.NaN
   }
+}
+
+/** The summary with every figure but `samples` rounded to `digits` significant digits */
+export function roundSummary (s: Summary, digits = 4): Summary {
+  return { samples: s.samples, min: round(s.min, digits), mean: round(s.mean, digits), p50: round(s.p50, digits), p95: round(s.p95, digits), p99: round(s.p99, digits), max: round(s.max, digits) }
+}
+
+/** The case (or run) of that name; a missing one is a bug of the benchmark */
+export function named<T extends { name: string }> (items: readonly T[], name: string): T {
+  const found = items.find(item => item.name === name)
+  if (found == null) {
+    throw new Error(`no case ${name}`)
+  }
+  return found
 }
 
 export function median (values: readonly number[]): number {

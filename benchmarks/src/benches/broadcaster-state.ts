@@ -16,12 +16,9 @@ import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { collectGarbage, compare, round, settle } from '../harness.ts'
-import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
+import { benchmark, collectGarbage, median, round, settle } from '../harness.ts'
+import { result } from '../result.ts'
 import type { PeerId, Startable } from '@libp2p/interface'
-
-const NAME = 'broadcaster-state'
-const TARGET_BYTES = 512
 
 interface FakeConnection {
   id: string
@@ -54,12 +51,11 @@ async function bytesPerPeer (events: EventTarget, connections: FakeConnection[])
   return { perPeer: (open - before) / connections.length, leftAfterClose: (closed - before) / connections.length }
 }
 
-export const broadcasterState: Benchmark = {
-  name: NAME,
+export const broadcasterState = benchmark({
+  name: 'broadcaster-state',
   description: 'cleanup broadcaster retained heap per connected peer (10,000 synthetic connections), vs a bare Map',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const peers = ctx.quick ? 5_000 : 10_000
-    const rounds = ctx.quick ? 3 : 7
+  sizes: { peers: [5_000, 10_000], rounds: [3, 7] },
+  async run (ctx, { peers, rounds }) {
     const ids: PeerId[] = []
     for (let i = 0; i < peers; i++) {
       const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -102,31 +98,23 @@ export const broadcasterState: Benchmark = {
       baseline.push((await bytesPerPeer(bareEvents, connections)).perPeer)
     }
     await broadcaster.stop()
-    const sortedH = [...holdfast].sort((a, b) => a - b)
-    const sortedB = [...baseline].sort((a, b) => a - b)
-    const value = sortedH[Math.floor(sortedH.length / 2)]
-    const base = sortedB[Math.floor(sortedB.length / 2)]
 
-    return {
-      name: NAME,
+    return result(ctx, {
       unit: 'bytes/peer',
-      value: round(value, 1),
-      baseline: { name: 'bare Map<peerId, Connection[]>', value: round(base, 1), measured: true },
-      ratio: round(value / base, 3),
-      target: `< ${TARGET_BYTES} bytes per connected peer; 0 entries after the peers go`,
-      targets: [{ metric: 'value', op: '<', threshold: TARGET_BYTES, unit: 'bytes/peer' }],
-      pass: compare(value, '<', TARGET_BYTES) && leftBehind === 0,
-      samples: rounds,
-      env: ctx.env,
+      value: round(median(holdfast), 1),
       statistic: 'median of rounds',
-      peers,
-      entriesLeftAfterClose: leftBehind,
-      rounds: holdfast.map(v => round(v, 1)),
-      baselineRounds: baseline.map(v => round(v, 1)),
-      notes: [
-        'retained heap (process.memoryUsage().heapUsed after two forced GCs) with every peer connected, minus before, divided by the peers; includes the broadcaster\'s peer map entries, per-peer entry, connection records and the connection:state / peer:ready events it published (garbage by then).',
-        'synthetic Connection-shaped objects through a real EventTarget and the real service class: 10,000 real libp2p nodes do not fit this machine. Peer ID strings are computed before measuring (libp2p caches them on the PeerId for its own maps).'
-      ]
-    }
+      baseline: { name: 'bare Map<peerId, Connection[]>', value: round(median(baseline), 1), measured: true },
+      metrics: { peers, entriesLeftAfterClose: leftBehind },
+      targets: [{ metric: 'value', below: 512 }, { metric: 'entriesLeftAfterClose', atMost: 0, unit: 'entries' }],
+      samples: rounds,
+      extra: {
+        rounds: holdfast.map(v => round(v, 1)),
+        baselineRounds: baseline.map(v => round(v, 1)),
+        notes: [
+          'retained heap (process.memoryUsage().heapUsed after two forced GCs) with every peer connected, minus before, divided by the peers; includes the broadcaster\'s peer map entries, per-peer entry, connection records and the connection:state / peer:ready events it published (garbage by then).',
+          'synthetic Connection-shaped objects through a real EventTarget and the real service class: 10,000 real libp2p nodes do not fit this machine. Peer ID strings are computed before measuring (libp2p caches them on the PeerId for its own maps).'
+        ]
+      }
+    })
   }
-}
+})

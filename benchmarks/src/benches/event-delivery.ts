@@ -13,17 +13,14 @@
 import { cleanupBroadcaster, defaultChain, productionChain, recovery } from '@holdfast/cleanup-broadcaster'
 import { createNode, stopAll } from '@holdfast/test-utils'
 import { TypedEventEmitter } from 'main-event'
-import { collectGarbage, compare, round, roundAll, summarize } from '../harness.ts'
-import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
+import { benchmark, collectGarbage, named, round, roundAll, summarize } from '../harness.ts'
+import { result } from '../result.ts'
 import type { CleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
-const NAME = 'event-delivery'
 const SUBSCRIBERS = 10
 /** events per timed batch: ~10 ms for the fastest case on a 2-core EPYC, well above the timer's resolution */
 const EVENTS_PER_BATCH = 50_000
-const TARGET_RECOVERY = 5_000_000
-const TARGET_DEFAULT = 1_000_000
 
 interface Case {
   name: string
@@ -35,13 +32,11 @@ interface Case {
   delivered(): number
 }
 
-export const eventDelivery: Benchmark = {
-  name: NAME,
+export const eventDelivery = benchmark({
+  name: 'event-delivery',
   description: 'broadcaster deliveries/s with 10 subscribers, recovery only / defaultChain / productionChain, vs EventTarget',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const warmupBatches = ctx.quick ? 20 : 50
-    const batches = ctx.quick ? 60 : 300
-
+  sizes: { warmupBatches: [20, 50], batches: [60, 300] },
+  async run (ctx, { warmupBatches, batches }) {
     const node = await createNode({
       services: {
         recoveryOnly: cleanupBroadcaster({ middleware: [recovery()] }),
@@ -92,48 +87,35 @@ export const eventDelivery: Benchmark = {
           allDelivered: c.delivered() === expected
         }
       })
-      const byName = (name: string): typeof results[number] => {
-        const found = results.find(r => r.name === name)
-        if (found == null) {
-          throw new Error(`no case ${name}`)
-        }
-        return found
-      }
-      const recoveryOnly = byName('recovery-only')
-      const defaultCase = byName('defaultChain')
-      const baseline = byName('EventTarget')
-      const pass = compare(recoveryOnly.median, '>=', TARGET_RECOVERY) && compare(defaultCase.median, '>=', TARGET_DEFAULT) &&
-        results.every(r => r.allDelivered)
+      const median = (name: string): number => named(results, name).median
 
-      return {
-        name: NAME,
+      return result(ctx, {
         unit: 'deliveries/s',
-        value: recoveryOnly.median,
-        baseline: { name: 'EventTarget', value: baseline.median, statistic: 'median', measured: true },
-        ratio: round(recoveryOnly.median / baseline.median, 3),
-        target: '>= 5,000,000/s recovery only and >= 1,000,000/s defaultChain',
-        targets: [
-          { metric: 'recovery-only', op: '>=', threshold: TARGET_RECOVERY, unit: 'deliveries/s' },
-          { metric: 'defaultChain', op: '>=', threshold: TARGET_DEFAULT, unit: 'deliveries/s' }
-        ],
-        pass,
-        samples: recoveryOnly.batches,
-        env: ctx.env,
+        value: median('recovery-only'),
         statistic: 'median',
-        subscribers: SUBSCRIBERS,
-        eventsPerBatch: EVENTS_PER_BATCH,
-        cases: results.map(r => ({ ...r, ratioToBaseline: round(r.median / baseline.median, 3) })),
-        notes: [
-          `deliveries = events x ${SUBSCRIBERS} subscribers; each sample is one batch of ${EVENTS_PER_BATCH} publish() calls timed with performance.now(); the cases take turns batch by batch in a rotating order; the first ${warmupBatches} batches of each case are warm-up and discarded; median over ${batches} batches.`,
-          'the broadcasters are services of one started libp2p node (memory transport, no connections); each publishes \'peer:online\' with a fresh { peer } detail; the handlers are 10 distinct closures that increment a counter (distinct because EventTarget ignores a listener added twice).',
-          'baseline: Node\'s EventTarget dispatching a new CustomEvent(\'peer:online\', { detail }) to 10 listeners; comparison: main-event\'s TypedEventEmitter.safeDispatchEvent (libp2p\'s event bus). defaultChain() = recovery, logging (disabled: DEBUG unset), metrics (no libp2p metrics: per-type timings only). productionChain() adds timeout(5 s) and validation(coreSchemas).'
-        ]
-      }
+        baseline: { name: 'EventTarget', value: median('EventTarget'), statistic: 'median', measured: true },
+        targets: [
+          { metric: 'recovery-only', actual: median('recovery-only'), atLeast: 5_000_000 },
+          { metric: 'defaultChain', actual: median('defaultChain'), atLeast: 1_000_000 }
+        ],
+        checks: { 'every delivery counted': results.every(r => r.allDelivered) },
+        samples: named(results, 'recovery-only').batches,
+        extra: {
+          subscribers: SUBSCRIBERS,
+          eventsPerBatch: EVENTS_PER_BATCH,
+          cases: results.map(r => ({ ...r, ratioToBaseline: round(r.median / median('EventTarget'), 3) })),
+          notes: [
+            `deliveries = events x ${SUBSCRIBERS} subscribers; each sample is one batch of ${EVENTS_PER_BATCH} publish() calls timed with performance.now(); the cases take turns batch by batch in a rotating order; the first ${warmupBatches} batches of each case are warm-up and discarded; median over ${batches} batches.`,
+            'the broadcasters are services of one started libp2p node (memory transport, no connections); each publishes \'peer:online\' with a fresh { peer } detail; the handlers are 10 distinct closures that increment a counter (distinct because EventTarget ignores a listener added twice).',
+            'baseline: Node\'s EventTarget dispatching a new CustomEvent(\'peer:online\', { detail }) to 10 listeners; comparison: main-event\'s TypedEventEmitter.safeDispatchEvent (libp2p\'s event bus). defaultChain() = recovery, logging (disabled: DEBUG unset), metrics (no libp2p metrics: per-type timings only). productionChain() adds timeout(5 s) and validation(coreSchemas).'
+          ]
+        }
+      })
     } finally {
       await stopAll([node])
     }
   }
-}
+})
 
 function broadcasterCase (name: string, role: Case['role'], chain: string, broadcaster: CleanupBroadcaster, peer: PeerId): Case {
   const count = { delivered: 0 }

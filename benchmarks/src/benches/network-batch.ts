@@ -18,16 +18,14 @@
 
 import { networkSupervisor } from '@holdfast/network-supervisor'
 import { connect, createNode, stopAll } from '@holdfast/test-utils'
-import { compare, round, roundAll, summarize } from '../harness.ts'
-import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
+import { benchmark, round, roundAll, summarize } from '../harness.ts'
+import { result } from '../result.ts'
 import type { NetworkEvent, NetworkSnapshot } from '@holdfast/interface'
 import type { NetworkSupervisor } from '@holdfast/network-supervisor'
 import type { Libp2p } from '@libp2p/interface'
 
-const NAME = 'network-batch'
 const BURST = 50
 const SETTLE_WINDOW_MS = 400
-const TARGET_OVERHEAD_MS = 5
 
 type Node = Libp2p<{ network: NetworkSupervisor }>
 
@@ -66,11 +64,11 @@ function burst (sequence: number, last: 'wifi' | 'cellular'): NetworkEvent[] {
   })
 }
 
-export const networkBatch: Benchmark = {
-  name: NAME,
+export const networkBatch = benchmark({
+  name: 'network-batch',
   description: 'burst of 50 network events -> exactly one action; last event -> action start minus the settle window (p99 ms), vs per-event handling',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const rounds = ctx.quick ? 12 : 40
+  sizes: { rounds: [12, 40] },
+  async run (ctx, { rounds }) {
     const warmup = 2
     const batched = await createNode({ services: { network: networkSupervisor({ adapters: [], settleWindow: SETTLE_WINDOW_MS }) } }) as unknown as Node
     const perEvent = await createNode({ services: { network: networkSupervisor({ adapters: [], settleWindow: 0 }) } }) as unknown as Node
@@ -98,13 +96,12 @@ export const networkBatch: Benchmark = {
       const overhead = summarize(batchRounds.map(r => r.overhead))
       const batchWork = summarize(batchRounds.map(r => r.work))
       const perEventWork = summarize(perEventRounds.map(r => r.work))
-      const exactlyOne = batchRounds.every(r => r.actions === 1 && r.answered === BURST)
-      return {
-        name: NAME,
+      const metrics = roundAll({ p50: overhead.p50, p95: overhead.p95, p99: overhead.p99, min: overhead.min, max: overhead.max, mean: overhead.mean })
+      return result(ctx, {
         unit: 'ms',
-        value: round(overhead.p99),
+        value: metrics.p99,
         statistic: `p99 of (action start - last event - ${SETTLE_WINDOW_MS} ms settle window)`,
-        ...roundAll({ p50: overhead.p50, p95: overhead.p95, p99: overhead.p99, min: overhead.min, max: overhead.max, mean: overhead.mean }),
+        metrics,
         baseline: {
           name: 'per-event',
           value: round(perEventWork.p50),
@@ -112,89 +109,98 @@ export const networkBatch: Benchmark = {
           actionsPerBurst: perEventRounds[0]?.actions,
           measured: true
         },
-        ratio: round(batchWork.p50 / perEventWork.p50, 3),
-        ratioOf: 'recovery work per burst (sum of action durations, median): batched / per-event',
-        target: `exactly 1 action per ${BURST}-event burst, all ${BURST} callers answered, and p99 overhead < ${TARGET_OVERHEAD_MS} ms`,
-        targets: [{ metric: 'p99', op: '<', threshold: TARGET_OVERHEAD_MS, unit: 'ms' }],
-        pass: exactlyOne && compare(overhead.p99, '<', TARGET_OVERHEAD_MS),
+        ratioOf: { value: batchWork.p50, baseline: perEventWork.p50, what: 'recovery work per burst (sum of action durations, median): batched / per-event' },
+        targets: [{ metric: 'p99', below: 5 }],
+        checks: { [`exactly 1 action per ${BURST}-event burst, all ${BURST} callers answered`]: batchRounds.every(r => r.actions === 1 && r.answered === BURST) },
         samples: overhead.samples,
-        env: ctx.env,
-        cases: [
-          {
-            name: 'batched',
-            role: 'value',
-            actionsPerBurst: batchRounds.map(r => r.actions),
-            answeredPerBurst: batchRounds.map(r => r.answered),
-            work: roundAll({ p50: batchWork.p50, p99: batchWork.p99 }),
-            wall: roundAll({ p50: summarize(batchRounds.map(r => r.wall)).p50 })
-          },
-          {
-            name: 'per-event',
-            role: 'baseline',
-            actionsPerBurst: perEventRounds.map(r => r.actions),
-            work: roundAll({ p50: perEventWork.p50, p99: perEventWork.p99 }),
-            wall: roundAll({ p50: summarize(perEventRounds.map(r => r.wall)).p50 }),
-            eventToActionStart: roundAll({ p50: summarize(perEventRounds.flatMap(r => r.starts)).p50, p99: summarize(perEventRounds.flatMap(r => r.starts)).p99 })
-          }
-        ],
-        notes: [
-          `value = p99 over ${overhead.samples} bursts of the time from the last handle() call of a ${BURST}-event burst to the network:batch event (dispatched right before the processor runs), minus the ${SETTLE_WINDOW_MS} ms settle window. The window opens at the first event, so the overhead can be negative by the time the burst itself took (< 1 ms).`,
-          `the action is the default processor's restore on a real node connected to one peer (ping it, re-dial relays: none, resume the reconnector: none). pass needs exactly 1 action and ${BURST} answers per burst.`,
-          `baseline = per-event handling measured in this run: the same bursts through a supervisor with settleWindow 0, each event awaited before the next, so each runs its own action (offline or restore, ${BURST} actions). ratio compares the recovery work (summed action durations); wall time is in cases[].wall: batching trades ${SETTLE_WINDOW_MS} ms of waiting for one action instead of ${BURST}.`
-        ]
-      }
+        extra: {
+          cases: [
+            {
+              name: 'batched',
+              role: 'value',
+              actionsPerBurst: batchRounds.map(r => r.actions),
+              answeredPerBurst: batchRounds.map(r => r.answered),
+              work: roundAll({ p50: batchWork.p50, p99: batchWork.p99 }),
+              wall: roundAll({ p50: summarize(batchRounds.map(r => r.wall)).p50 })
+            },
+            {
+              name: 'per-event',
+              role: 'baseline',
+              actionsPerBurst: perEventRounds.map(r => r.actions),
+              work: roundAll({ p50: perEventWork.p50, p99: perEventWork.p99 }),
+              wall: roundAll({ p50: summarize(perEventRounds.map(r => r.wall)).p50 }),
+              eventToActionStart: roundAll({ p50: summarize(perEventRounds.flatMap(r => r.starts)).p50, p99: summarize(perEventRounds.flatMap(r => r.starts)).p99 })
+            }
+          ],
+          notes: [
+            `value = p99 over ${overhead.samples} bursts of the time from the last handle() call of a ${BURST}-event burst to the network:batch event (dispatched right before the processor runs), minus the ${SETTLE_WINDOW_MS} ms settle window. The window opens at the first event, so the overhead can be negative by the time the burst itself took (< 1 ms).`,
+            `the action is the default processor's restore on a real node connected to one peer (ping it, re-dial relays: none, resume the reconnector: none). pass needs exactly 1 action and ${BURST} answers per burst.`,
+            `baseline = per-event handling measured in this run: the same bursts through a supervisor with settleWindow 0, each event awaited before the next, so each runs its own action (offline or restore, ${BURST} actions). ratio compares the recovery work (summed action durations); wall time is in cases[].wall: batching trades ${SETTLE_WINDOW_MS} ms of waiting for one action instead of ${BURST}.`
+          ]
+        }
+      })
     } finally {
       await stopAll([batched, perEvent, peer])
     }
   }
+})
+
+interface ActionWatch {
+  actions: number
+  /** summed duration of the actions */
+  work: number
+  /** performance.now() of the last network:batch */
+  batchAt: number
+  stop(): void
 }
 
-async function batchRound (network: NetworkSupervisor, events: NetworkEvent[]): Promise<BatchRound> {
-  let batchAt = 0
-  let actions = 0
-  let work = 0
-  const onBatch = (): void => { batchAt = performance.now() }
+/** Counts the supervisor's actions and their durations and stamps its network:batch events, until `stop()` */
+function watchActions (network: NetworkSupervisor): ActionWatch {
+  const onBatch = (): void => { watch.batchAt = performance.now() }
   const onAction = ({ detail }: CustomEvent<{ durationMs: number }>): void => {
-    actions++
-    work += detail.durationMs
+    watch.actions++
+    watch.work += detail.durationMs
+  }
+  const watch: ActionWatch = {
+    actions: 0,
+    work: 0,
+    batchAt: 0,
+    stop: () => {
+      network.removeEventListener('network:batch', onBatch)
+      network.removeEventListener('network:action', onAction)
+    }
   }
   network.addEventListener('network:batch', onBatch)
   network.addEventListener('network:action', onAction)
+  return watch
+}
+
+async function batchRound (network: NetworkSupervisor, events: NetworkEvent[]): Promise<BatchRound> {
+  const watch = watchActions(network)
   try {
     const first = performance.now()
     const results = events.map(async event => network.handle(event))
     const lastEventAt = performance.now()
     const answered = (await Promise.all(results)).filter(r => r.success).length
     const wall = performance.now() - first
-    return { overhead: batchAt - lastEventAt - SETTLE_WINDOW_MS, actions, answered, work, wall }
+    return { overhead: watch.batchAt - lastEventAt - SETTLE_WINDOW_MS, actions: watch.actions, answered, work: watch.work, wall }
   } finally {
-    network.removeEventListener('network:batch', onBatch)
-    network.removeEventListener('network:action', onAction)
+    watch.stop()
   }
 }
 
 async function perEventRound (network: NetworkSupervisor, events: NetworkEvent[]): Promise<PerEventRound> {
-  let actions = 0
-  let work = 0
-  let batchAt = 0
-  const onBatch = (): void => { batchAt = performance.now() }
-  const onAction = ({ detail }: CustomEvent<{ durationMs: number }>): void => {
-    actions++
-    work += detail.durationMs
-  }
-  network.addEventListener('network:batch', onBatch)
-  network.addEventListener('network:action', onAction)
+  const watch = watchActions(network)
   const starts: number[] = []
   try {
     const first = performance.now()
     for (const event of events) {
       const sent = performance.now()
       await network.handle(event)
-      starts.push(batchAt - sent)
+      starts.push(watch.batchAt - sent)
     }
-    return { actions, work, wall: performance.now() - first, starts }
+    return { actions: watch.actions, work: watch.work, wall: performance.now() - first, starts }
   } finally {
-    network.removeEventListener('network:batch', onBatch)
-    network.removeEventListener('network:action', onAction)
+    watch.stop()
   }
 }

@@ -13,16 +13,13 @@
 
 import { selectPath } from '@holdfast/path-selector'
 import { seededRandom } from '@holdfast/test-utils'
-import { collectGarbage, compare, round, summarize } from '../harness.ts'
-import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
+import { benchmark, collectGarbage, named, round, summarize } from '../harness.ts'
+import { result } from '../result.ts'
 import type { PathCandidate } from '@holdfast/path-selector'
 
-const NAME = 'path-selection'
 const SIZES = [1, 4, 16, 64] as const
 const SETS_PER_SIZE = 8
 const CALLS_PER_SAMPLE = 2_000
-const TARGET_MEDIAN_NS = 2_000
-const TARGET_P99_NS = 10_000
 
 function candidateSet (size: number, random: () => number, set: number): PathCandidate[] {
   return Array.from({ length: size }, (_, i) => {
@@ -55,12 +52,11 @@ interface Case {
   select(candidates: readonly PathCandidate[], current?: PathCandidate): PathCandidate | undefined
 }
 
-export const pathSelection: Benchmark = {
-  name: NAME,
+export const pathSelection = benchmark({
+  name: 'path-selection',
   description: 'selectPath ns/call over 1, 4, 16, 64 candidates vs a naive copy-sort-pick',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const warmup = ctx.quick ? 50 : 200
-    const samples = ctx.quick ? 300 : 2_000
+  sizes: { warmup: [50, 200], samples: [300, 2_000] },
+  async run (ctx, { warmup, samples }) {
     const random = seededRandom(0x5eed)
     const sets = new Map<number, PathCandidate[][]>(SIZES.map(size => [size, Array.from({ length: SETS_PER_SIZE }, (_, s) => candidateSet(size, random, s))]))
     const cases: Case[] = SIZES.flatMap(size => [
@@ -93,43 +89,29 @@ export const pathSelection: Benchmark = {
       const s = summarize(times.get(c) ?? [])
       return { name: c.name, role: c.role, candidates: c.size, median: round(s.p50), p99: round(s.p99), min: round(s.min), max: round(s.max), samples: s.samples }
     })
-    const byName = (name: string): typeof results[number] => {
-      const found = results.find(r => r.name === name)
-      if (found == null) {
-        throw new Error(`no case ${name}`)
-      }
-      return found
-    }
-    const value = byName('selectPath/16')
-    const baseline = byName('naive-sort/16')
-    const pass = compare(value.median, '<', TARGET_MEDIAN_NS) && compare(value.p99, '<', TARGET_P99_NS)
+    const value = named(results, 'selectPath/16')
+    const baseline = named(results, 'naive-sort/16')
     ctx.log(`picks made: ${sink}`)
 
-    return {
-      name: NAME,
+    return result(ctx, {
       unit: 'ns',
       value: value.median,
-      baseline: { name: 'naive copy-sort-pick over 16', value: baseline.median, statistic: 'median', measured: true },
-      ratio: round(value.median / baseline.median, 3),
-      target: 'median < 2 µs and p99 < 10 µs per call over 16 candidates',
-      targets: [
-        { metric: 'selectPath/16 median', op: '<', threshold: TARGET_MEDIAN_NS, unit: 'ns' },
-        { metric: 'selectPath/16 p99', op: '<', threshold: TARGET_P99_NS, unit: 'ns' }
-      ],
-      pass,
-      samples: value.samples,
-      env: ctx.env,
       statistic: 'median',
-      callsPerSample: CALLS_PER_SAMPLE,
-      cases: results.map(r => {
-        const base = byName(`naive-sort/${r.candidates}`)
-        return { ...r, ratioToBaseline: round(r.median / base.median, 3) }
-      }),
-      notes: [
-        `each sample times ${CALLS_PER_SAMPLE} consecutive calls with process.hrtime.bigint() and divides; p99 is over samples, so it is the p99 of a ${CALLS_PER_SAMPLE}-call average (a single call is too short to time alone); the cases take turns sample by sample in a rotating order; ${warmup} warm-up samples per case discarded.`,
-        `${SETS_PER_SIZE} seeded candidate sets per size, rotated call by call: half direct (half of those hole-punched), half relayed (half through a realm relay), 10% failing, 5% closed, 10% unknown RTT; selectPath gets the previous pick as current (hysteresis on).`,
-        'baseline: filter out closed paths, sort a copy by (rank, RTT), take the first; it does no hysteresis.'
-      ]
-    }
+      baseline: { name: 'naive copy-sort-pick over 16', value: baseline.median, statistic: 'median', measured: true },
+      targets: [
+        { metric: 'selectPath/16 median', actual: value.median, below: 2_000 },
+        { metric: 'selectPath/16 p99', actual: value.p99, below: 10_000 }
+      ],
+      samples: value.samples,
+      extra: {
+        callsPerSample: CALLS_PER_SAMPLE,
+        cases: results.map(r => ({ ...r, ratioToBaseline: round(r.median / named(results, `naive-sort/${r.candidates}`).median, 3) })),
+        notes: [
+          `each sample times ${CALLS_PER_SAMPLE} consecutive calls with process.hrtime.bigint() and divides; p99 is over samples, so it is the p99 of a ${CALLS_PER_SAMPLE}-call average (a single call is too short to time alone); the cases take turns sample by sample in a rotating order; ${warmup} warm-up samples per case discarded.`,
+          `${SETS_PER_SIZE} seeded candidate sets per size, rotated call by call: half direct (half of those hole-punched), half relayed (half through a realm relay), 10% failing, 5% closed, 10% unknown RTT; selectPath gets the previous pick as current (hysteresis on).`,
+          'baseline: filter out closed paths, sort a copy by (rank, RTT), take the first; it does no hysteresis.'
+        ]
+      }
+    })
   }
-}
+})

@@ -11,16 +11,14 @@
  */
 
 import { watermarkConnectionManager } from '@holdfast/connection-manager'
-import { collectGarbage, compare, median, round, settle } from '../harness.ts'
+import { benchmark, collectGarbage, median, round, settle } from '../harness.ts'
+import { result } from '../result.ts'
 import { inertClock, peerIds, syntheticNode } from './synthetic-node.ts'
-import type { BenchContext, Benchmark, BenchResult } from '../harness.ts'
 import type { SyntheticConnection } from './synthetic-node.ts'
 import type { WatermarkConnectionManagerService } from '@holdfast/connection-manager'
 import type { PeerId } from '@libp2p/interface'
 
-const NAME = 'per-connection-overhead'
 const CONNECTIONS = 1_000
-const TARGET_BYTES = 1024
 
 interface Case {
   name: string
@@ -94,11 +92,11 @@ async function baselineRound (allPeers: PeerId[], c: Case): Promise<number> {
   return (after - before) / CONNECTIONS
 }
 
-export const perConnectionOverhead: Benchmark = {
-  name: NAME,
+export const perConnectionOverhead = benchmark({
+  name: 'per-connection-overhead',
   description: 'heap retained per connection by the watermark connection manager after GC, 1,000 connections, vs a bare peer -> connections map',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const rounds = ctx.quick ? 5 : 15
+  sizes: { rounds: [5, 15] },
+  async run (ctx, { rounds }) {
     if ((globalThis as { gc?: unknown }).gc == null) {
       throw new Error('per-connection-overhead needs --expose-gc (npm run bench passes it)')
     }
@@ -118,28 +116,24 @@ export const perConnectionOverhead: Benchmark = {
       results.push({ name: c.name, peers: c.peers, connections: CONNECTIONS, tagged: c.tagged, bytesPerConnection: round(median(holdfast)), baselineBytesPerConnection: round(median(baseline)), min: round(Math.min(...holdfast)), max: round(Math.max(...holdfast)), rounds: holdfast.length })
       ctx.log(`${c.name}: ${median(holdfast).toFixed(0)} B/connection (bare map ${median(baseline).toFixed(0)} B)`)
     }
-    const worst = Math.max(...results.map(r => r.bytesPerConnection))
     const value = results[0]
-    return {
-      name: NAME,
+    return result(ctx, {
       unit: 'bytes/connection',
       value: value.bytesPerConnection,
-      baseline: { name: 'peer-connections-map', value: value.baselineBytesPerConnection, statistic: 'median', measured: true },
-      ratio: round(value.bytesPerConnection / value.baselineBytesPerConnection, 3),
-      target: '< 1 KB per connection (every case)',
-      targets: [{ metric: 'every case', op: '<', threshold: TARGET_BYTES, unit: 'bytes/connection' }],
-      pass: compare(worst, '<', TARGET_BYTES),
-      samples: value.rounds,
-      env: ctx.env,
       statistic: 'median',
-      worstCase: worst,
-      cases: results,
-      notes: [
-        `value = median over ${rounds} rounds (one warm-up discarded) of (heapUsed after 1,000 connection:open - heapUsed before) / 1,000, each reading after two forced full GCs (--expose-gc); case one-connection-per-peer. target applies to the worst case.`,
-        'synthetic Connection objects (id, remotePeer, direction, status, streams, timeline, close, abort) and real Ed25519 peer IDs are created before the first reading and kept alive by the round, so they are not counted; the connection:open events go through a real main-event TypedEventEmitter (components.events). What is counted: the manager\'s peer entry, its per-connection record, the map slots, and the peer-store tag load it starts per new peer.',
-        'tagged: after connecting, every peer gets one tagPeer value and one decaying-tag bump (the tag registered before the first reading).',
-        'baseline: a Map<peer ID string, Connection[]> filled by a connection:open listener, the bookkeeping libp2p\'s own connection manager keeps (its PeerMap of connection arrays); measured the same way in the same run.'
-      ]
-    }
+      baseline: { name: 'peer-connections-map', value: value.baselineBytesPerConnection, statistic: 'median', measured: true },
+      metrics: { worstCase: Math.max(...results.map(r => r.bytesPerConnection)) },
+      targets: [{ metric: 'worstCase', below: 1_024 }],
+      samples: value.rounds,
+      extra: {
+        cases: results,
+        notes: [
+          `value = median over ${rounds} rounds (one warm-up discarded) of (heapUsed after 1,000 connection:open - heapUsed before) / 1,000, each reading after two forced full GCs (--expose-gc); case one-connection-per-peer. target applies to the worst case.`,
+          'synthetic Connection objects (id, remotePeer, direction, status, streams, timeline, close, abort) and real Ed25519 peer IDs are created before the first reading and kept alive by the round, so they are not counted; the connection:open events go through a real main-event TypedEventEmitter (components.events). What is counted: the manager\'s peer entry, its per-connection record, the map slots, and the peer-store tag load it starts per new peer.',
+          'tagged: after connecting, every peer gets one tagPeer value and one decaying-tag bump (the tag registered before the first reading).',
+          'baseline: a Map<peer ID string, Connection[]> filled by a connection:open listener, the bookkeeping libp2p\'s own connection manager keeps (its PeerMap of connection arrays); measured the same way in the same run.'
+        ]
+      }
+    })
   }
-}
+})

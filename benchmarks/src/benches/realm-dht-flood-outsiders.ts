@@ -10,12 +10,12 @@
  */
 
 import { createDhtRecord, dhtKey } from '@holdfast/realm'
-import { createNode } from '@holdfast/test-utils'
 import { kadPutValue } from '@holdfast/test-utils/infrastructure'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { loopbackNode, serve } from '../setup.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface PrepareRequest {
@@ -56,9 +56,9 @@ export interface FloodReport {
 
 let messages: Uint8Array[] = []
 
-async function prepare (request: PrepareRequest): Promise<void> {
+async function prepare (request: PrepareRequest): Promise<{ type: 'prepared', count: number }> {
   if (messages.length === request.count) {
-    return
+    return { type: 'prepared', count: messages.length }
   }
   const sealed = crypto.getRandomValues(new Uint8Array(request.sealedBytes))
   messages = []
@@ -68,15 +68,14 @@ async function prepare (request: PrepareRequest): Promise<void> {
     const value = await createDhtRecord(request.realmId, 1n, sealed, privateKey)
     messages.push(kadPutValue(dhtKey(request.realmId, peerIdFromPrivateKey(privateKey)), value))
   }
+  return { type: 'prepared', count: messages.length }
 }
 
 async function flood (request: FloodRequest): Promise<FloodReport> {
   const addrs = request.addrs.map(a => multiaddr(a))
   const member = peerIdFromString(request.peer)
-  const nodes: Libp2p[] = await Promise.all(Array.from({ length: request.outsiders }, async () => createNode({
-    transport: 'tcp',
-    config: { addresses: { listen: [] }, connectionMonitor: { enabled: false } }
-  })))
+  // dials only: no listener
+  const nodes: Libp2p[] = await Promise.all(Array.from({ length: request.outsiders }, async () => loopbackNode(undefined, { addresses: { listen: [] } })))
   const started = performance.now()
   const deadline = started + request.bound
   const failures: Record<string, number> = {}
@@ -118,13 +117,4 @@ async function flood (request: FloodRequest): Promise<FloodReport> {
   return { type: 'flooded', attempts: messages.length - skipped, answered, failures, skipped, ms, messageBytes: messages[0]?.byteLength ?? 0 }
 }
 
-process.on('message', (request: PrepareRequest | FloodRequest | { type: 'exit' }) => {
-  const reply = (message: unknown): void => { process.send?.(message) }
-  if (request.type === 'prepare') {
-    prepare(request).then(() => { reply({ type: 'prepared', count: messages.length }) }, err => { reply({ type: 'error', message: String(err?.stack ?? err) }) })
-  } else if (request.type === 'flood') {
-    flood(request).then(reply, err => { reply({ type: 'error', message: String(err?.stack ?? err) }) })
-  } else {
-    process.exit(0)
-  }
-})
+serve({ prepare, flood })

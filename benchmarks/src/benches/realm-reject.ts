@@ -13,16 +13,17 @@
  */
 
 import { realm } from '@holdfast/realm'
-import { createNode, onceEvent, stopAll } from '@holdfast/test-utils'
+import { onceEvent, stopAll } from '@holdfast/test-utils'
 import { gossipsub } from '@libp2p/gossipsub'
 import { lpStream } from '@libp2p/utils'
-import { round, summarize } from '../harness.ts'
+import { benchmark, named, roundSummary, summarize } from '../harness.ts'
+import { result } from '../result.ts'
+import { loopbackNode } from '../setup.ts'
 import { authAnswer, authHello, authProtocol } from './realm-wire.ts'
-import type { BenchContext, Benchmark, BenchResult, Summary } from '../harness.ts'
+import type { Summary } from '../harness.ts'
 import type { Realm, RealmRejectReason } from '@holdfast/realm'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
-const NAME = 'realm-reject'
 const PSK = new Uint8Array(32).fill(44)
 const OTHER_PSK = new Uint8Array(32).fill(45)
 /** ms; short so the timeout cases run quickly (the default is 5,000), reported as overhead past it */
@@ -37,9 +38,6 @@ const TARGET_P95_MS = 50
 const STAGGER = AUTH_TIMEOUT / 2
 /** ms a round may take past the auth timeout before the benchmark fails instead of hanging */
 const ROUND_BOUND = AUTH_TIMEOUT + 5_000
-
-/** libp2p drops more than 5 inbound connections a second from one host; every outsider here is 127.0.0.1 */
-const UNTHROTTLED = { inboundConnectionThreshold: Number.MAX_SAFE_INTEGER }
 
 type MemberNode = Libp2p<{ realm: Realm }>
 type Outsider = 'wrong-proof' | 'silent' | 'other-realm' | 'plain-abort-at-open'
@@ -64,46 +62,37 @@ interface Timing {
   listenerClose: number
 }
 
-/** Each listener's open and close times of the connections of one remote peer, resolved on close */
+/** Each listener's open and close times of the connections of one remote peer, read on close */
 class ConnectionClock {
+  private readonly node: Libp2p<any>
   private readonly opened = new Map<string, number>()
-  private readonly waiting = new Map<string, (times: { open: number, close: number }) => void>()
+  private readonly times = new Map<string, { open: number, close: number }>()
 
   constructor (node: Libp2p<any>) {
+    this.node = node
+    // stamped in the clock's own listeners, added before any wait, so they run first
     node.addEventListener('connection:open', ({ detail }: CustomEvent<Connection>) => {
       this.opened.set(detail.remotePeer.toString(), performance.now())
     })
     node.addEventListener('connection:close', ({ detail }: CustomEvent<Connection>) => {
-      const close = performance.now()
       const key = detail.remotePeer.toString()
-      const open = this.opened.get(key) ?? Number.NaN
+      this.times.set(key, { open: this.opened.get(key) ?? Number.NaN, close: performance.now() })
       this.opened.delete(key)
-      this.waiting.get(key)?.({ open, close })
-      this.waiting.delete(key)
     })
   }
 
   async closed (peer: string): Promise<{ open: number, close: number }> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(peer)
-        reject(new Error(`no connection:close for ${peer} within ${ROUND_BOUND} ms`))
-      }, ROUND_BOUND)
-      this.waiting.set(peer, times => {
-        clearTimeout(timer)
-        resolve(times)
-      })
-    })
+    await onceEvent(this.node, 'connection:close', { filter: c => c.remotePeer.toString() === peer, timeout: ROUND_BOUND })
+    const times = this.times.get(peer) ?? { open: Number.NaN, close: Number.NaN }
+    this.times.delete(peer)
+    return times
   }
 }
 
 async function outsiderNode (kind: Outsider): Promise<Libp2p<any>> {
-  return createNode({
-    transport: 'tcp',
-    services: (kind === 'other-realm' ? { pubsub: gossipsub(), realm: realm({ psk: OTHER_PSK, authTimeout: AUTH_TIMEOUT }) } : {}) as Record<string, any>,
-    // dials only: no listener, no connection monitor pings during the round
-    config: { addresses: { listen: [] }, connectionMonitor: { enabled: false } }
-  })
+  const services = (kind === 'other-realm' ? { pubsub: gossipsub(), realm: realm({ psk: OTHER_PSK, authTimeout: AUTH_TIMEOUT }) } : {}) as Record<string, any>
+  // dials only: no listener
+  return loopbackNode(services, { addresses: { listen: [] } })
 }
 
 /** opens the member's auth protocol and answers its proof with random bytes */
@@ -125,10 +114,8 @@ async function allClosed (node: Libp2p<any>): Promise<void> {
   if (node.getConnections().length === 0) {
     return
   }
-  await Promise.race([
-    onceEvent(node, 'peer:disconnect'),
-    new Promise(resolve => setTimeout(resolve, ROUND_BOUND).unref())
-  ])
+  // past the bound, stop() closes what is left
+  await onceEvent(node, 'peer:disconnect', { timeout: ROUND_BOUND }).catch(() => {})
 }
 
 async function oneRound (kind: Outsider, listener: Libp2p<any>, clock: ConnectionClock, realmId: string): Promise<Timing> {
@@ -164,18 +151,13 @@ interface CaseResult {
   reasons: Record<string, number>
 }
 
-export const realmReject: Benchmark = {
-  name: NAME,
+export const realmReject = benchmark({
+  name: 'realm-reject',
   description: 'exclusive realm member on TCP loopback: outsider connection:open -> member closes it (wrong proof; silent and other-realm at authTimeout) vs a plain node aborting at open',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const rounds = ctx.quick ? 8 : 30
-    const warmup = ctx.quick ? 1 : 3
-    const member = await createNode({
-      transport: 'tcp',
-      services: { pubsub: gossipsub(), realm: realm({ psk: PSK, authTimeout: AUTH_TIMEOUT }) },
-      config: { connectionMonitor: { enabled: false }, connectionManager: UNTHROTTLED }
-    }) as unknown as MemberNode
-    const plain = await createNode({ transport: 'tcp', config: { connectionMonitor: { enabled: false }, connectionManager: UNTHROTTLED } })
+  sizes: { rounds: [8, 30], warmup: [1, 3] },
+  async run (ctx, { rounds, warmup }) {
+    const member = await loopbackNode({ pubsub: gossipsub(), realm: realm({ psk: PSK, authTimeout: AUTH_TIMEOUT }) }) as unknown as MemberNode
+    const plain = await loopbackNode()
     const memberClock = new ConnectionClock(member)
     // the clock's listeners first: the abort dispatches connection:close from inside this listener
     const plainClock = new ConnectionClock(plain)
@@ -220,60 +202,50 @@ export const realmReject: Benchmark = {
       return {
         name: kind,
         role: kind === 'plain-abort-at-open' ? 'baseline' : 'holdfast',
-        openToClose: roundSummary(summarize(openToClose)),
-        ...(byTimeout ? { pastTimeout: roundSummary(summarize(openToClose.map(ms => ms - AUTH_TIMEOUT))) } : {}),
-        listenerHeld: roundSummary(summarize(ts.map(t => t.listenerClose - t.listenerOpen))),
+        openToClose: roundSummary(summarize(openToClose), 3),
+        ...(byTimeout ? { pastTimeout: roundSummary(summarize(openToClose.map(ms => ms - AUTH_TIMEOUT)), 3) } : {}),
+        listenerHeld: roundSummary(summarize(ts.map(t => t.listenerClose - t.listenerOpen)), 3),
         reasons: seen.get(kind) ?? {}
       }
     })
-    const get = (name: Outsider): CaseResult => cases.find(c => c.name === name) as CaseResult
-    const wrong = get('wrong-proof').openToClose
-    const base = get('plain-abort-at-open').openToClose
-    const silent = get('silent').pastTimeout as Summary
-    const other = get('other-realm').pastTimeout as Summary
+    const wrong = named(cases, 'wrong-proof').openToClose
+    const base = named(cases, 'plain-abort-at-open').openToClose
+    const silent = named(cases, 'silent').pastTimeout as Summary
+    const other = named(cases, 'other-realm').pastTimeout as Summary
     for (const c of cases) {
       const past = c.pastTimeout == null ? '' : `, past authTimeout p50 ${c.pastTimeout.p50} p95 ${c.pastTimeout.p95}`
       ctx.log(`${c.name}: open->close p50 ${c.openToClose.p50} ms p95 ${c.openToClose.p95} ms${past}`)
     }
-    const targets = [
-      { metric: 'value', op: '<' as const, threshold: TARGET_P95_MS, unit: 'ms' },
-      { metric: 'silent.pastTimeoutP95', op: '<' as const, threshold: TARGET_P95_MS, unit: 'ms' }
-    ]
-    const pass = wrong.p95 < TARGET_P95_MS && silent.p95 < TARGET_P95_MS
-    return {
-      name: NAME,
+    return result(ctx, {
       unit: 'ms',
       value: wrong.p95,
       statistic: 'p95 over rounds of the time from the outsider\'s connection:open to the member\'s connection:close of that connection, for an outsider that sends a wrong proof',
       baseline: { name: 'plain-abort-at-open', value: base.p95, p50: base.p50, measured: true },
-      ratio: round(wrong.p95 / base.p95, 3),
+      metrics: { p50: wrong.p50, p95: wrong.p95 },
+      targets: [
+        { metric: 'value', below: TARGET_P95_MS },
+        { metric: 'silent.pastTimeoutP95', actual: silent.p95, below: TARGET_P95_MS }
+      ],
       target: `wrong proof: p95 < ${TARGET_P95_MS} ms from the outsider's open to the member's close; silent: p95 < ${TARGET_P95_MS} ms past authTimeout`,
-      targets,
-      pass,
       samples: wrong.samples,
-      env: ctx.env,
-      p50: wrong.p50,
-      p95: wrong.p95,
-      silent: { p50: get('silent').openToClose.p50, p95: get('silent').openToClose.p95, pastTimeoutP50: silent.p50, pastTimeoutP95: silent.p95 },
-      otherRealm: { p50: get('other-realm').openToClose.p50, p95: get('other-realm').openToClose.p95, pastTimeoutP50: other.p50, pastTimeoutP95: other.p95 },
-      authTimeoutMs: AUTH_TIMEOUT,
-      rounds,
-      warmup,
-      cases,
-      notes: [
-        `One exclusive member (gossipsub + realm, authTimeout ${AUTH_TIMEOUT} ms instead of the 5,000 ms default, so the timeout cases run quickly) and one plain node listen on TCP 127.0.0.1; each round dials them from a fresh outsider node (a new identity: the member denies a rejected peer for a backoff), created and stopped outside the timed window. The cases take turns round by round (baseline, wrong-proof, then silent and other-realm overlapping, the second dialled ${STAGGER} ms after the first so that neither dials or closes while the other does); the first ${warmup} rounds are warm-up.`,
-        'Timed: the outsider\'s connection:open (its own node listener) to the listener\'s connection:close of that connection (a node listener, same process and clock). listenerHeld is the listener\'s own connection:open to close.',
-        'wrong-proof: a plain node (no realm) opens /holdfast/realm/<realmId>/auth/1.0.0 on the member (the realm ID is public), sends a hello with a random nonce, reads the member\'s reply and answers with a random 32-byte proof; the member checks it, sends accepted=false and aborts the connection (realm:rejected auth-failed).',
-        'silent: a plain node that never opens the auth protocol (identify and ping run as usual); the member aborts at authTimeout, counted from its own connection:open (realm:rejected auth-timeout). pastTimeout = open->close minus authTimeout.',
-        'other-realm: a member of another realm (another PSK). It opens its own realm\'s auth protocol, whose name carries its realm ID, so the member answers "protocol not supported" and never sees a proof: the other-realm member is closed at authTimeout like a silent peer, not as soon as auth fails (realm:rejected auth-timeout).',
-        'Baseline plain-abort-at-open: a plain libp2p node (no realm) whose connection:open listener aborts every inbound connection, timed the same way. It is the floor of "the listener refuses a connection it already has": the noise handshake finishes on the listener half a round trip after the dialer, then the abort. wrong-proof / baseline is the price of deciding by the auth exchange (multistream-select + two round trips + an HMAC) rather than at open. (A gater refusal before the connection opens has no connection:open to time from.)',
-        'Every round checks the member emitted realm:rejected with the expected reason for that outsider (reasons per case in cases[].reasons); the baseline has no realm.',
-        'inboundConnectionThreshold is lifted on the member and the plain node: libp2p drops more than 5 inbound connections a second from one host, and every outsider is 127.0.0.1.'
-      ]
-    }
+      extra: {
+        silent: { p50: named(cases, 'silent').openToClose.p50, p95: named(cases, 'silent').openToClose.p95, pastTimeoutP50: silent.p50, pastTimeoutP95: silent.p95 },
+        otherRealm: { p50: named(cases, 'other-realm').openToClose.p50, p95: named(cases, 'other-realm').openToClose.p95, pastTimeoutP50: other.p50, pastTimeoutP95: other.p95 },
+        authTimeoutMs: AUTH_TIMEOUT,
+        rounds,
+        warmup,
+        cases,
+        notes: [
+          `One exclusive member (gossipsub + realm, authTimeout ${AUTH_TIMEOUT} ms instead of the 5,000 ms default, so the timeout cases run quickly) and one plain node listen on TCP 127.0.0.1; each round dials them from a fresh outsider node (a new identity: the member denies a rejected peer for a backoff), created and stopped outside the timed window. The cases take turns round by round (baseline, wrong-proof, then silent and other-realm overlapping, the second dialled ${STAGGER} ms after the first so that neither dials or closes while the other does); the first ${warmup} rounds are warm-up.`,
+          'Timed: the outsider\'s connection:open (its own node listener) to the listener\'s connection:close of that connection (a node listener, same process and clock). listenerHeld is the listener\'s own connection:open to close.',
+          'wrong-proof: a plain node (no realm) opens /holdfast/realm/<realmId>/auth/1.0.0 on the member (the realm ID is public), sends a hello with a random nonce, reads the member\'s reply and answers with a random 32-byte proof; the member checks it, sends accepted=false and aborts the connection (realm:rejected auth-failed).',
+          'silent: a plain node that never opens the auth protocol (identify and ping run as usual); the member aborts at authTimeout, counted from its own connection:open (realm:rejected auth-timeout). pastTimeout = open->close minus authTimeout.',
+          'other-realm: a member of another realm (another PSK). It opens its own realm\'s auth protocol, whose name carries its realm ID, so the member answers "protocol not supported" and never sees a proof: the other-realm member is closed at authTimeout like a silent peer, not as soon as auth fails (realm:rejected auth-timeout).',
+          'Baseline plain-abort-at-open: a plain libp2p node (no realm) whose connection:open listener aborts every inbound connection, timed the same way. It is the floor of "the listener refuses a connection it already has": the noise handshake finishes on the listener half a round trip after the dialer, then the abort. wrong-proof / baseline is the price of deciding by the auth exchange (multistream-select + two round trips + an HMAC) rather than at open. (A gater refusal before the connection opens has no connection:open to time from.)',
+          'Every round checks the member emitted realm:rejected with the expected reason for that outsider (reasons per case in cases[].reasons); the baseline has no realm.',
+          'inboundConnectionThreshold is lifted on the member and the plain node: libp2p drops more than 5 inbound connections a second from one host, and every outsider is 127.0.0.1.'
+        ]
+      }
+    })
   }
-}
-
-function roundSummary (s: Summary): Summary {
-  return { samples: s.samples, min: round(s.min, 3), mean: round(s.mean, 3), p50: round(s.p50, 3), p95: round(s.p95, 3), p99: round(s.p99, 3), max: round(s.max, 3) }
-}
+})

@@ -10,18 +10,16 @@
  */
 
 import { realm } from '@holdfast/realm'
-import { createNode, stopAll } from '@holdfast/test-utils'
-import { hasCircuitAddr, joinDht, kad } from '@holdfast/test-utils/infrastructure'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { stopAll } from '@holdfast/test-utils'
+import { hasCircuitAddr, joinDht, kad, relayServer } from '@holdfast/test-utils/infrastructure'
 import { gossipsub } from '@libp2p/gossipsub'
-import { tcp } from '@libp2p/tcp'
-import { round, summarize } from '../harness.ts'
-import type { BenchContext, Benchmark, BenchResult, Summary } from '../harness.ts'
+import { benchmark, roundSummary, summarize } from '../harness.ts'
+import { result } from '../result.ts'
+import { UNTHROTTLED, behindRelay, loopbackNode, memberAt } from '../setup.ts'
 import type { Realm } from '@holdfast/realm'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 
-const NAME = 'realm-rendezvous'
 const PSK = new Uint8Array(32).fill(46)
 /** ms one meeting may take before the benchmark fails instead of hanging */
 const MEET_BOUND = 30_000
@@ -31,41 +29,9 @@ const TARGET_MEDIAN_MS = 3_000
 type MemberNode = Libp2p<{ realm: Realm, dht: KadDHT }>
 type Path = 'plain-relay-and-dht' | 'realm-member-relay'
 
-/** libp2p drops more than 5 inbound connections a second from one host; every relayed connection comes from the relay's 127.0.0.1 */
-const UNTHROTTLED = { inboundConnectionThreshold: Number.MAX_SAFE_INTEGER }
-
 /** a member reachable only through a reservation on `relay`, with a kad-dht client on the default protocol */
 async function member (relay: Libp2p<any>, infrastructure: PeerId[]): Promise<MemberNode> {
-  return createNode({
-    transport: 'tcp',
-    services: {
-      pubsub: gossipsub(),
-      dht: kad({ clientMode: true }),
-      realm: realm({ psk: PSK, infrastructure })
-    },
-    config: {
-      addresses: { listen: [`${relay.getMultiaddrs()[0].toString()}/p2p-circuit`] },
-      transports: [tcp(), circuitRelayTransport()],
-      connectionMonitor: { enabled: false },
-      connectionManager: UNTHROTTLED
-    }
-  }) as unknown as Promise<MemberNode>
-}
-
-/** resolves with the time `node` lists `peer` as a member */
-async function joined (node: MemberNode, peer: PeerId): Promise<number> {
-  if (node.services.realm.isMember(peer)) {
-    return performance.now()
-  }
-  return new Promise(resolve => {
-    const listener = ({ detail }: CustomEvent<{ peer: PeerId }>): void => {
-      if (detail.peer.equals(peer)) {
-        node.services.realm.removeEventListener('member:joined', listener)
-        resolve(performance.now())
-      }
-    }
-    node.services.realm.addEventListener('member:joined', listener)
-  })
+  return behindRelay(relay, { pubsub: gossipsub(), dht: kad({ clientMode: true }), realm: realm({ psk: PSK, infrastructure }) }) as unknown as Promise<MemberNode>
 }
 
 interface Meeting {
@@ -83,18 +49,12 @@ async function meet (path: Path): Promise<Meeting> {
   const infra: Array<Libp2p<any>> = []
   const members: MemberNode[] = []
   try {
-    const relay = await createNode({
-      transport: 'tcp',
-      services: {
-        relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }),
-        ...(path === 'realm-member-relay' ? { pubsub: gossipsub(), realm: realm({ psk: PSK }) } : {})
-      },
-      config: { connectionMonitor: { enabled: false }, connectionManager: UNTHROTTLED }
+    const relay = await relayServer({
+      services: path === 'realm-member-relay' ? { pubsub: gossipsub(), realm: realm({ psk: PSK }) } : {},
+      config: { connectionManager: UNTHROTTLED }
     })
     infra.push(relay)
-    const server = path === 'plain-relay-and-dht'
-      ? await createNode({ transport: 'tcp', services: { dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) }, config: { connectionMonitor: { enabled: false }, connectionManager: UNTHROTTLED } })
-      : undefined
+    const server = path === 'plain-relay-and-dht' ? await loopbackNode({ dht: kad({ clientMode: false, allowQueryWithZeroPeers: true }) }) : undefined
     if (server != null) {
       infra.push(server)
     }
@@ -102,7 +62,7 @@ async function meet (path: Path): Promise<Meeting> {
     members.push(...await Promise.all([member(relay, infrastructure), member(relay, infrastructure)]))
     const started = performance.now()
     const [a, b] = members
-    const bothJoined = Promise.all([joined(a, b.peerId), joined(b, a.peerId)])
+    const bothJoined = Promise.all([memberAt(a, b.peerId), memberAt(b, a.peerId)])
     await Promise.all([hasCircuitAddr(a), hasCircuitAddr(b)])
     const reserved = performance.now()
     let dhtMs: number | undefined
@@ -120,15 +80,11 @@ async function meet (path: Path): Promise<Meeting> {
   }
 }
 
-function roundSummary (s: Summary): Summary {
-  return { samples: s.samples, min: round(s.min, 4), mean: round(s.mean, 4), p50: round(s.p50, 4), p95: round(s.p95, 4), p99: round(s.p99, 4), max: round(s.max, 4) }
-}
-
-export const realmRendezvous: Benchmark = {
-  name: NAME,
+export const realmRendezvous = benchmark({
+  name: 'realm-rendezvous',
   description: 'two members that share only a plain relay and a plain kad-dht server: both started -> both member:joined (rendezvous on the DHT) vs meeting through a relay that is a realm member',
-  async run (ctx: BenchContext): Promise<BenchResult> {
-    const rounds = ctx.quick ? 3 : 10
+  sizes: { rounds: [3, 10] },
+  async run (ctx, { rounds }) {
     const paths: Path[] = ['plain-relay-and-dht', 'realm-member-relay']
     const meetings = new Map<Path, Meeting[]>(paths.map(p => [p, []]))
     for (let i = 0; i < rounds; i++) {
@@ -155,32 +111,27 @@ export const realmRendezvous: Benchmark = {
     const ours = cases[0].meet
     const base = cases[1].meet
     ctx.log(`plain infrastructure: p50 ${ours.p50} ms p95 ${ours.p95} ms; realm relay: p50 ${base.p50} ms p95 ${base.p95} ms`)
-    return {
-      name: NAME,
+    return result(ctx, {
       unit: 'ms',
       value: ours.p50,
       statistic: 'median over rounds of the time from both member nodes started to both member:joined (each for the other), when their only common peers are a plain relay and a plain kad-dht server',
       baseline: { name: 'realm-member-relay', value: base.p50, p95: base.p95, measured: true },
-      ratio: round(ours.p50 / base.p50, 3),
-      target: `median < ${TARGET_MEDIAN_MS / 1000} s through plain infrastructure`,
-      targets: [{ metric: 'value', op: '<', threshold: TARGET_MEDIAN_MS, unit: 'ms' }],
-      pass: ours.p50 < TARGET_MEDIAN_MS,
+      metrics: { p50: ours.p50, p95: ours.p95, max: ours.max },
+      targets: [{ metric: 'p50', below: TARGET_MEDIAN_MS }],
       samples: ours.samples,
-      env: ctx.env,
-      p50: ours.p50,
-      p95: ours.p95,
-      max: ours.max,
-      cases,
-      notes: [
-        'Each round builds everything afresh on TCP 127.0.0.1 (new identities, an empty DHT), so no round finds the records of an earlier one; the paths alternate round by round.',
-        'Members: gossipsub (defaults), a kad-dht client on the default protocol, realm (defaults: exclusive, announce interval 10 s, rendezvous on); each listens only on a reservation on the relay (behind NAT: the relay is the only way in). The same member factory serves both paths; only the relay and the infrastructure list differ.',
-        'plain-relay-and-dht (value): a circuit-relay-v2 server and a kad-dht server (clientMode false, allowQueryWithZeroPeers), neither running the realm, both named as infrastructure by the members. Timed window: the reservations, each member dialling the DHT server (its bootstrap step, done once it holds its circuit address, as a node would after start), the provide of the PSK-derived rendezvous CID, the lookup (retried from 1 s, doubling, while alone), the dial through the relay and the realm auth. member:joined comes after the auth, so the members are connected and authenticated.',
-        'realm-member-relay (baseline): the relay is itself a realm member (circuit relay + gossipsub + realm), no DHT server. Each member authenticates with the relay, gets its reservation and learns the other from the relay-forwarded member-list announcements (an announcement goes out 250 ms ± 50 % after a new topic peer appears; gossipsub heartbeat 1 s). member:joined comes from the announcement: the members are listed, not yet connected to each other (authenticatedBothWays counts the rounds where they also were).',
-        'Both timed from "both member nodes started" (createLibp2p resolved for both; libp2p resolves it once the circuit listener holds its reservation, hence reserved ~0 ms) to the later of the two member:joined events.',
-        'Where the plain-infrastructure time goes: kad-dht holds every query (the provide\'s closest-peers walk among them) until its first self query, which it runs 1 s after start; then the provide, a lookup and the connect take tens of ms. When the lookup runs before the other member\'s ADD_PROVIDER has landed on the server, the realm looks again 1 s later (RENDEZVOUS_LOOKUP_RETRY). So rounds cluster at ~1.1 s and ~2.1 s (cases[].roundsMs), and the median lands on either side with a few rounds.',
-        `Target (ours, no spec figure): median < ${TARGET_MEDIAN_MS / 1000} s on loopback: kad-dht's 1 s wait for its first self query, one realm lookup retry (1 s), and a second to spare.`,
-        'inboundConnectionThreshold is lifted on every node: libp2p drops more than 5 inbound connections a second from one host, and all connections here come from 127.0.0.1.'
-      ]
-    }
+      extra: {
+        cases,
+        notes: [
+          'Each round builds everything afresh on TCP 127.0.0.1 (new identities, an empty DHT), so no round finds the records of an earlier one; the paths alternate round by round.',
+          'Members: gossipsub (defaults), a kad-dht client on the default protocol, realm (defaults: exclusive, announce interval 10 s, rendezvous on); each listens only on a reservation on the relay (behind NAT: the relay is the only way in). The same member factory serves both paths; only the relay and the infrastructure list differ.',
+          'plain-relay-and-dht (value): a circuit-relay-v2 server and a kad-dht server (clientMode false, allowQueryWithZeroPeers), neither running the realm, both named as infrastructure by the members. Timed window: the reservations, each member dialling the DHT server (its bootstrap step, done once it holds its circuit address, as a node would after start), the provide of the PSK-derived rendezvous CID, the lookup (retried from 1 s, doubling, while alone), the dial through the relay and the realm auth. member:joined comes after the auth, so the members are connected and authenticated.',
+          'realm-member-relay (baseline): the relay is itself a realm member (circuit relay + gossipsub + realm), no DHT server. Each member authenticates with the relay, gets its reservation and learns the other from the relay-forwarded member-list announcements (an announcement goes out 250 ms ± 50 % after a new topic peer appears; gossipsub heartbeat 1 s). member:joined comes from the announcement: the members are listed, not yet connected to each other (authenticatedBothWays counts the rounds where they also were).',
+          'Both timed from "both member nodes started" (createLibp2p resolved for both; libp2p resolves it once the circuit listener holds its reservation, hence reserved ~0 ms) to the later of the two member:joined events.',
+          'Where the plain-infrastructure time goes: kad-dht holds every query (the provide\'s closest-peers walk among them) until its first self query, which it runs 1 s after start; then the provide, a lookup and the connect take tens of ms. When the lookup runs before the other member\'s ADD_PROVIDER has landed on the server, the realm looks again 1 s later (RENDEZVOUS_LOOKUP_RETRY). So rounds cluster at ~1.1 s and ~2.1 s (cases[].roundsMs), and the median lands on either side with a few rounds.',
+          `Target (ours, no spec figure): median < ${TARGET_MEDIAN_MS / 1000} s on loopback: kad-dht's 1 s wait for its first self query, one realm lookup retry (1 s), and a second to spare.`,
+          'inboundConnectionThreshold is lifted on every node: libp2p drops more than 5 inbound connections a second from one host, and all connections here come from 127.0.0.1.'
+        ]
+      }
+    })
   }
-}
+})
