@@ -3,7 +3,7 @@
  * Knows nothing of libp2p; the broadcaster feeds it.
  */
 
-import { InvalidArgumentError, UnknownEventTypeError, isHoldfastEventType } from '@holdfast/interface'
+import { InvalidArgumentError, UnknownEventTypeError, checkOptions, isHoldfastEventType } from '@holdfast/interface'
 import type { AnyEventHandler, BroadcasterStats, Delivery, EventHandler, HoldfastEvent, HoldfastEvents, HoldfastEventType, Middleware, MiddlewareContext, SubscribeOptions } from '@holdfast/interface'
 
 type AnyHandler = (event: HoldfastEvent) => void | Promise<void>
@@ -29,13 +29,14 @@ export class EventStream {
     this.run = this.deliver
   }
 
-  subscribe<K extends HoldfastEventType>(type: K | '*', handler: EventHandler<K> | AnyEventHandler, opts: SubscribeOptions = {}): () => void {
+  subscribe<K extends HoldfastEventType>(type: K | '*', handler: EventHandler<K> | AnyEventHandler, options?: SubscribeOptions): () => void {
     if (type !== WILDCARD && !isHoldfastEventType(type)) {
       throw new UnknownEventTypeError(String(type))
     }
     if (typeof handler !== 'function') {
       throw new InvalidArgumentError('handler must be a function', 'handler')
     }
+    const opts = checkOptions(options)
     if (opts.signal?.aborted === true) {
       return () => {}
     }

@@ -61,11 +61,11 @@
  */
 
 import { CleanupBroadcaster as CleanupBroadcasterClass } from './broadcaster.ts'
-import { CLOSING_WINDOW_MS, READY_CONDITIONS, REPLACE_CONNECTIONS } from './constants.ts'
 import type { CleanupBroadcaster, Clock, Middleware } from '@holdfast/interface'
 import type { ComponentLogger, Libp2pEvents, Metrics, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
+export { defaults } from './constants.ts'
 export { recovery, logging, metrics, timeout, validation, rateLimit, dedup, defaultDedupKey, defaultChain, productionChain, coreSchemas } from './middleware.ts'
 export type { HandlerTimes, MetricsMiddleware, RateLimitOptions, Schemas, Validator } from './middleware.ts'
 export { replacementVictim, isReady, cleanupTrigger } from './policy.ts'
@@ -82,7 +82,8 @@ export interface CleanupBroadcasterInit {
 
   /**
    * After a peer's cleanup, new work for it fails fast with `PeerClosingError` for this long
-   * (ms), even if the peer connects again meanwhile.
+   * (ms), even if the peer connects again meanwhile. 0 turns the window off; at most
+   * 2^31 - 1 ms, the longest a timer can wait.
    *
    * @default 0
    */
@@ -114,13 +115,6 @@ export interface CleanupBroadcasterComponents {
   logger: ComponentLogger
   metrics?: Metrics
 }
-
-/** The defaults, in one place */
-export const defaults = {
-  closingWindowMs: CLOSING_WINDOW_MS,
-  readyConditions: READY_CONDITIONS,
-  replaceConnections: REPLACE_CONNECTIONS
-} as const
 
 export function cleanupBroadcaster (init: CleanupBroadcasterInit = {}): (components: CleanupBroadcasterComponents) => CleanupBroadcaster {
   return (components) => new CleanupBroadcasterClass(components, init)

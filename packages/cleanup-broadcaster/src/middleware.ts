@@ -1,24 +1,18 @@
 /**
- * The seven middleware of seed 002 and the two presets. A middleware is `(event, next) => void`;
+ * The seven middleware and the two presets. A middleware is `(event, next) => void`;
  * `attach` hands it the broadcaster's logger, clock, metrics and counters.
  */
 
-import { InvalidArgumentError, isHoldfastEventType } from '@holdfast/interface'
+import { InvalidArgumentError, checkDuration, checkNumber, isHoldfastEventType } from '@holdfast/interface'
 import { isPeerId } from '@libp2p/interface'
 import { PRODUCTION_HANDLER_BUDGET_MS } from './constants.ts'
-import type { Delivery, HoldfastEvent, HoldfastEvents, HoldfastEventType, Middleware, MiddlewareContext } from '@holdfast/interface'
+import type { HoldfastEvent, HoldfastEvents, HoldfastEventType, Middleware, MiddlewareContext } from '@holdfast/interface'
 
 function named (name: string, run: Middleware, attach?: (context: MiddlewareContext) => void, detach?: () => void): Middleware {
   run.middlewareName = name
   run.attach = attach
   run.detach = detach
   return run
-}
-
-function requirePositive (value: number, argument: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${argument} must be a positive finite number, got ${String(value)}`, argument)
-  }
 }
 
 function unattached (): never {
@@ -109,7 +103,7 @@ export function metrics (): MetricsMiddleware {
  * cancel them: a handler that must stop takes a signal from `signalFor`.
  */
 export function timeout (ms: number): Middleware {
-  requirePositive(ms, 'ms')
+  checkDuration(ms, 'ms', 'argument')
   let context: MiddlewareContext | undefined
   const watching = new Set<unknown>()
 
@@ -202,7 +196,7 @@ export const coreSchemas: Schemas = {
 export interface RateLimitOptions {
   /** one budget per event type instead of one for all. Default false */
   byType?: boolean
-  /** events allowed in a burst. Default `perSecond` */
+  /** events allowed in a burst, at least 1. Default `perSecond`, or 1 when that is less */
   burst?: number
   /** types never limited */
   exempt?: HoldfastEventType[]
@@ -210,9 +204,11 @@ export interface RateLimitOptions {
 
 /** Token bucket: passes at most `perSecond` events per second (on the broadcaster's clock), drops the rest. */
 export function rateLimit (perSecond: number, opts: RateLimitOptions = {}): Middleware {
-  requirePositive(perSecond, 'perSecond')
-  const burst = opts.burst ?? perSecond
-  requirePositive(burst, 'burst')
+  if (typeof perSecond !== 'number' || !Number.isFinite(perSecond) || perSecond <= 0) {
+    throw new InvalidArgumentError(`perSecond must be a finite number above 0, got ${String(perSecond)}`, 'perSecond')
+  }
+  // an event needs a whole token: a bucket that holds less than one would never pass anything
+  const burst = checkNumber(opts.burst ?? Math.max(1, perSecond), 'burst', 'argument', 1)
   const exempt = new Set(opts.exempt ?? [])
   const buckets = new Map<string, { tokens: number, last: number }>()
   let context: MiddlewareContext | undefined
@@ -248,7 +244,7 @@ export function defaultDedupKey (event: HoldfastEvent): string {
  * occurrence, so a steady repeat passes once per window). Keys expire lazily: no timers.
  */
 export function dedup (windowMs: number, key: (event: HoldfastEvent) => string = defaultDedupKey): Middleware {
-  requirePositive(windowMs, 'windowMs')
+  checkDuration(windowMs, 'windowMs', 'argument')
   if (typeof key !== 'function') {
     throw new InvalidArgumentError('key must be a function', 'key')
   }
@@ -291,5 +287,3 @@ export function defaultChain (): Middleware[] {
 export function productionChain (): Middleware[] {
   return [...defaultChain(), timeout(PRODUCTION_HANDLER_BUDGET_MS), validation(coreSchemas)]
 }
-
-export type { Delivery }

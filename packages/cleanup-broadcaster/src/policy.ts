@@ -10,9 +10,8 @@ export interface ConnectionFacts {
 }
 
 /**
- * Which of two open connections of one peer to close when the newer one arrives
- * (seed 000's "new offer" trigger). Both ends must agree, or each closes a different one and
- * the peer is lost:
+ * Which of two open connections of one peer to close when the newer one arrives. Both ends
+ * must agree, or each closes a different one and the peer is lost:
  * - different path kinds are not replacements (a relayed backup beside a direct path is wanted);
  * - dialed by different ends (simultaneous dial): keep the one dialed by the peer whose ID
  * sorts first, which both ends compute the same way;
@@ -40,8 +39,9 @@ export function isReady (required: readonly string[], marked: readonly string[] 
 }
 
 /**
- * Events published by other services that trigger a full cleanup of a peer (spec 01's table).
- * Returns the reason, or undefined when the event is not a trigger.
+ * Events published by other services that trigger a full cleanup of a peer: the reconnector
+ * giving up on it, or a failed restart of its path. Returns the reason, or undefined when the
+ * event is not a trigger.
  */
 export function cleanupTrigger<K extends HoldfastEventType> (type: K, detail: HoldfastEvents[K]): CleanupReason | undefined {
   if (type === 'peer:removed') {
@@ -51,14 +51,4 @@ export function cleanupTrigger<K extends HoldfastEventType> (type: K, detail: Ho
     return 'restart-failed'
   }
   return undefined
-}
-
-/** A duration argument is a positive finite number of ms */
-export function isValidDuration (value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0
-}
-
-/** A window may be zero (off) but not negative */
-export function isValidWindow (value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0
 }
