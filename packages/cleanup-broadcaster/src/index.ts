@@ -68,8 +68,6 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 export { defaults } from './constants.ts'
 export { recovery, logging, metrics, timeout, validation, rateLimit, dedup, defaultDedupKey, defaultChain, productionChain, coreSchemas } from './middleware.ts'
 export type { HandlerTimes, MetricsMiddleware, RateLimitOptions, Schemas, Validator } from './middleware.ts'
-export { replacementVictim, isReady, cleanupTrigger } from './policy.ts'
-export type { ConnectionFacts } from './policy.ts'
 export type { CleanupBroadcaster, Middleware, Delivery, MiddlewareContext, BroadcasterStats, CleanupLayer, TrackOptions, WhenReadyOptions, SubscribeOptions, EventHandler, AnyEventHandler, InternalSizes } from '@holdfast/interface'
 
 export interface CleanupBroadcasterInit {
