@@ -1,11 +1,11 @@
-import { createFakeClock, createNode, expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { createFakeClock, expectNoLeaks, stopAll } from '@holdfast/test-utils'
 import { expect } from 'aegir/chai'
-import { cleanupBroadcaster, coreSchemas, dedup, defaultChain, logging, metrics, productionChain, rateLimit, recovery, timeout, validation } from '../src/index.ts'
+import { coreSchemas, dedup, defaultChain, logging, metrics, productionChain, rateLimit, recovery, timeout, validation } from '../src/index.ts'
+import { withBroadcaster } from './helpers.ts'
+import type { Node } from './helpers.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
 import type { CleanupBroadcaster, HoldfastEvent } from '@holdfast/interface'
-import type { Libp2p, PeerId } from '@libp2p/interface'
-
-type Node = Libp2p<{ broadcaster: CleanupBroadcaster }>
+import type { PeerId } from '@libp2p/interface'
 
 describe('cleanup-broadcaster: the event stream and its middleware', () => {
   let node: Node
@@ -14,7 +14,7 @@ describe('cleanup-broadcaster: the event stream and its middleware', () => {
   const clock = createFakeClock()
 
   async function start (init?: CleanupBroadcasterInit): Promise<void> {
-    node = await createNode({ services: { broadcaster: cleanupBroadcaster({ clock, ...init }) } }) as unknown as Node
+    node = await withBroadcaster('memory', { clock, ...init })
     broadcaster = node.services.broadcaster
     peer = node.peerId
   }
@@ -90,87 +90,42 @@ describe('cleanup-broadcaster: the event stream and its middleware', () => {
       expect(broadcaster.stats()).to.deep.equal(before)
     })
 
-    it('non-PeerId targets', async () => {
-      const b = broadcaster
-      for (const target of [undefined, null, 'QmPeer', 42, {}, { toString: () => 'x' }]) {
-        await expect(b.track(target as any, async () => 1)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        expect(() => b.signalFor(target as any)).to.throw().with.property('name', 'InvalidArgumentError')
-        await expect(b.cleanup(target as any, 'manual')).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        await expect(b.whenReady(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        expect(() => { b.markReady(target as any, 'x') }).to.throw().with.property('name', 'InvalidArgumentError')
+    it('bad handlers, signals and middleware: nothing subscribed; null options are no options', () => {
+      const rows: Array<[string, () => unknown]> = [
+        ['a handler that is no function', () => broadcaster.subscribe('peer:online', 'handler' as any)],
+        ['a signal that is no AbortSignal', () => broadcaster.subscribe('peer:online', () => {}, { signal: { aborted: false } as any })],
+        ['string options', () => broadcaster.subscribe('peer:online', () => {}, 'once' as any)],
+        ['a middleware that is no function', () => { broadcaster.use({} as any) }]
+      ]
+      for (const [what, call] of rows) {
+        expect(call, what).to.throw().with.property('name', 'InvalidArgumentError')
       }
-      for (const target of [undefined, 'QmPeer', [], ['not a multiaddr']]) {
-        await expect(b.dial(target as any)).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-      }
-      expectNoLeaks(broadcaster, ['nodeListeners'])
-    })
-
-    it('negative, zero and NaN timeouts', async () => {
-      const b = broadcaster
-      const self = peer
-      for (const value of [-1, 0, Number.NaN, Number.POSITIVE_INFINITY, '10']) {
-        await expect(b.track(self, async () => 1, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-        await expect(b.whenReady(self, { timeout: value as any })).to.eventually.be.rejected.with.property('name', 'InvalidArgumentError')
-      }
-      expect(() => timeout(-5)).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => rateLimit(0)).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => dedup(Number.NaN)).to.throw().with.property('name', 'InvalidArgumentError')
-      expectNoLeaks(broadcaster, ['nodeListeners'])
-    })
-
-    it('bad layers, conditions and handlers', () => {
-      expect(() => broadcaster.onCleanup('', 1, () => {})).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => broadcaster.onCleanup('x', Number.NaN, () => {})).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => broadcaster.onCleanup('x', 1, 'fn' as any)).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => { broadcaster.setReadyConditions([]) }).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => { broadcaster.setReadyConditions(['ok', '']) }).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => broadcaster.subscribe('peer:online', 'handler' as any)).to.throw().with.property('name', 'InvalidArgumentError')
-      expect(() => { broadcaster.use({} as any) }).to.throw().with.property('name', 'InvalidArgumentError')
       expect(broadcaster.stats().activeHandlers).to.equal(0)
+      expect(broadcaster.internalSizes().listeners).to.equal(0)
+
+      let calls = 0
+      const off = broadcaster.subscribe('peer:online', () => { calls++ }, null as any)
+      broadcaster.publish('peer:online', { peer })
+      off()
+      expect(calls).to.equal(1)
     })
 
-    it('bad config fails at construction with InvalidConfigError', async () => {
-      const components = { logger: node.logger, peerId: peer }
-      for (const init of [{ closingWindowMs: -1 }, { closingWindowMs: Number.NaN }, { readyConditions: [] }, { middleware: ['x'] }]) {
-        expect(() => cleanupBroadcaster(init as any)(components as any))
-          .to.throw().with.property('name', 'InvalidConfigError')
+    it('bad middleware options', () => {
+      const rows: Array<[string, () => unknown]> = [
+        ['timeout(-5)', () => timeout(-5)],
+        ['timeout(0)', () => timeout(0)],
+        ['timeout(2^31)', () => timeout(2 ** 31)],
+        ['rateLimit(0)', () => rateLimit(0)],
+        ['rateLimit(Infinity)', () => rateLimit(Number.POSITIVE_INFINITY)],
+        ['rateLimit with a burst below one event', () => rateLimit(10, { burst: 0.5 })],
+        ['dedup(NaN)', () => dedup(Number.NaN)],
+        ['dedup(2^31)', () => dedup(2 ** 31)],
+        ['dedup with a key that is no function', () => dedup(1_000, 'type' as any)],
+        ['validation of a string', () => validation('schemas' as any)]
+      ]
+      for (const [what, make] of rows) {
+        expect(make, what).to.throw().with.property('name', 'InvalidArgumentError')
       }
-    })
-
-    it('work that throws synchronously or an aborted caller signal rejects without leftovers', async () => {
-      await expect(broadcaster.track(peer, () => { throw new Error('sync boom') })).to.eventually.be.rejected.with.property('message', 'sync boom')
-      await expect(broadcaster.track(peer, async () => 1, { signal: AbortSignal.abort() })).to.eventually.be.rejected.with.property('name', 'AbortError')
-      expectNoLeaks(broadcaster, ['nodeListeners'])
-    })
-  })
-
-  describe('track on the fake clock', () => {
-    beforeEach(async () => { await start() })
-
-    it('times out with TimeoutError, aborts the work signal and clears its timer', async () => {
-      let workSignal: AbortSignal | undefined
-      const tracked = broadcaster.track(peer, async (signal) => {
-        workSignal = signal
-        return new Promise(() => {})
-      }, { timeout: 500 })
-      expect(broadcaster.internalSizes()).to.include({ timers: 1, pending: 1 })
-      clock.tick(500)
-      await expect(tracked).to.eventually.be.rejected.with.property('name', 'TimeoutError')
-      expect(workSignal?.aborted).to.be.true()
-      expectNoLeaks(broadcaster, ['nodeListeners'])
-    })
-
-    it('the caller aborting rejects with AbortError', async () => {
-      const controller = new AbortController()
-      const tracked = broadcaster.track(peer, async () => new Promise(() => {}), { signal: controller.signal, timeout: 1_000 })
-      controller.abort()
-      await expect(tracked).to.eventually.be.rejected.with.property('name', 'AbortError')
-      expectNoLeaks(broadcaster, ['nodeListeners'])
-    })
-
-    it('resolves with the work value and drops the entry', async () => {
-      expect(await broadcaster.track(peer, async () => 42, { timeout: 1_000 })).to.equal(42)
-      expectNoLeaks(broadcaster, ['nodeListeners'])
     })
   })
 
@@ -234,6 +189,21 @@ describe('cleanup-broadcaster: the event stream and its middleware', () => {
         broadcaster.publish('peer:online', { peer })
       }
       expect(online).to.equal(15)
+    })
+
+    it('rateLimit below one event per second still passes one, then one per interval', async () => {
+      await start({ middleware: [recovery(), rateLimit(0.5)] })
+      let online = 0
+      broadcaster.subscribe('peer:online', () => { online++ })
+      broadcaster.publish('peer:online', { peer })
+      broadcaster.publish('peer:online', { peer })
+      expect(online).to.equal(1)
+      clock.tick(1_000)
+      broadcaster.publish('peer:online', { peer })
+      expect(online).to.equal(1)
+      clock.tick(1_000)
+      broadcaster.publish('peer:online', { peer })
+      expect(online).to.equal(2)
     })
 
     it('dedup drops a repeat inside the window and counts it; a different detail passes', async () => {
