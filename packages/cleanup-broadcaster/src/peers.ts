@@ -3,7 +3,7 @@
  * mark, and the table that drops an entry the moment none of these is left.
  */
 
-import { countWork } from './pending.ts'
+import { abortOwner, countWork, notConnected } from './pending.ts'
 import type { ConnectionEntry, WorkOwner } from './pending.ts'
 import type { ReadyWaiter } from './readiness.ts'
 import type { CleanupReport } from '@holdfast/interface'
@@ -72,7 +72,11 @@ export class PeerTable {
     return entry
   }
 
-  /** Drops the entry once nothing refers to the peer any more, so nothing is left per peer */
+  /**
+   * Drops the entry once nothing refers to the peer any more, so nothing is left per peer.
+   * A peer dropped here has no connection and nothing in flight: its signal aborts now, since
+   * nothing could abort it later.
+   */
   release (entry: PeerEntry): void {
     if (entry.closing || entry.cleaning != null || entry.connections.length > 0 ||
         countWork(entry) > 0 || (entry.waiters?.size ?? 0) > 0) {
@@ -82,6 +86,7 @@ export class PeerTable {
     if (this.entries.get(key) === entry) {
       this.entries.delete(key)
     }
+    abortOwner(entry, notConnected(entry.peer))
   }
 
   /** Forgets every entry (the service stopped) */

@@ -274,7 +274,7 @@ function trackArguments (target: unknown, work: unknown, options: TrackOptions |
 }
 
 /** The error a peer's signal aborts with when the peer has no connection and nothing in flight */
-function notConnected (peer: PeerId): ConnectionClosedError {
+export function notConnected (peer: PeerId): ConnectionClosedError {
   return new ConnectionClosedError(`Peer ${peer} is not connected`, peer, 'not-connected')
 }
 
@@ -306,12 +306,13 @@ function addWork<T> (owner: WorkOwner | undefined, kind: PendingWork['kind'], do
     }
     settled = true
     owner?.work?.delete(record)
-    done()
+    // settle the caller's promise first: an abort that `done` queues reaches the work after the caller
     if (error != null) {
       reject(error)
     } else {
       resolve(value as T)
     }
+    done()
   }
   if (owner != null) {
     (owner.work ??= new Set()).add(record)

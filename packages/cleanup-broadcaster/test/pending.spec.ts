@@ -172,6 +172,21 @@ describe('cleanup-broadcaster: work on a peer that is not connected (fake clock)
     await expect(broadcaster.track(stranger, async () => 1, { signal: AbortSignal.abort() })).to.eventually.be.rejected.with.property('name', 'AbortError')
   })
 
+  it('an entry lives exactly as long as its work, and a signal handed out meanwhile aborts when it goes', async () => {
+    let finish: (value: string) => void = () => {}
+    const tracked = broadcaster.track(stranger, async () => new Promise<string>(resolve => { finish = resolve }))
+    expect(broadcaster.internalSizes()).to.include({ peers: 1, pending: 1 })
+    const signal = broadcaster.signalFor(stranger)
+    expect(signal.aborted).to.be.false()
+
+    finish('answer')
+    expect(await tracked).to.equal('answer')
+    const reason = await abortReason(signal) as Error & { reason?: string }
+    expect(reason).to.have.property('name', 'ConnectionClosedError')
+    expect(reason.reason).to.equal('not-connected')
+    expect(broadcaster.signalFor(stranger).aborted).to.be.true()
+  })
+
   it('work nothing else would end is ended by the peer\'s cleanup', async () => {
     const tracked = settled([broadcaster.track(stranger, untilAborted), broadcaster.track(stranger, untilAborted)])
     const report = await broadcaster.cleanup(stranger, 'manual')
@@ -187,5 +202,15 @@ describe('cleanup-broadcaster: work on a peer that is not connected (fake clock)
     expect(broadcaster.isClosing(stranger)).to.be.false()
     expect(broadcaster.pending(stranger)).to.equal(0)
     expect(broadcaster.internalSizes()).to.deep.equal(before)
+  })
+
+  it('a dial that fails leaves nothing, and the peer signal taken during it aborts', async () => {
+    const nobody = multiaddr(`/memory/holdfast-nobody-listens-here/p2p/${stranger}`)
+    const dialing = settled([broadcaster.dial(nobody)])
+    const signal = broadcaster.signalFor(stranger)
+    expect(signal.aborted).to.be.false()
+    expect(broadcaster.pending(stranger)).to.equal(1)
+    expect((await dialing)[0]).to.not.equal('fulfilled')
+    expect(await abortReason(signal)).to.have.property('name', 'ConnectionClosedError')
   })
 })
