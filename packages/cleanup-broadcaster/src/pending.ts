@@ -9,6 +9,7 @@ import { isConnection, isPeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isMultiaddr } from '@multiformats/multiaddr'
 import { anySignal } from 'any-signal'
+import { setMaxListeners } from 'main-event'
 import type { PeerEntry, PeerTable } from './peers.ts'
 import type { TrackedTimers, TrackOptions } from '@holdfast/interface'
 import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
@@ -231,6 +232,8 @@ export class Pending {
       return { signal: own, onCallerAbort: () => {}, release: () => {} }
     }
     const combined = anySignal(inputs)
+    // the work may hand it to every request it makes
+    setMaxListeners(Infinity, combined)
     this.listeners += inputs.length
     let onAbort: (() => void) | undefined
     return {
@@ -287,9 +290,16 @@ export function countWork (entry: WorkOwner & { readonly connections: readonly C
   return count
 }
 
-/** The owner's signal, made on first use */
+/**
+ * The owner's signal, made on first use. It lives as long as the peer or the connection and
+ * gets one abort listener per request that uses it: many listeners are expected, none is a leak.
+ */
 function ownSignal (owner: WorkOwner): AbortSignal {
-  return (owner.controller ??= new AbortController()).signal
+  if (owner.controller == null) {
+    owner.controller = new AbortController()
+    setMaxListeners(Infinity, owner.controller.signal)
+  }
+  return owner.controller.signal
 }
 
 /**
