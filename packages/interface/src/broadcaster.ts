@@ -93,11 +93,12 @@ export interface SubscribeOptions {
 }
 
 export interface TrackOptions extends AbortOptions {
-  /** ms; the work rejects with `TimeoutError` and its signal aborts */
+  /** ms, above 0 and below 2^31; the work rejects with `TimeoutError` and its signal aborts */
   timeout?: number
 }
 
 export interface WhenReadyOptions extends AbortOptions {
+  /** ms, above 0 and below 2^31; the wait rejects with `TimeoutError` */
   timeout?: number
 }
 
@@ -112,10 +113,31 @@ export interface CleanupBroadcaster extends Introspectable {
   stats(): BroadcasterStats
 
   // work bound to a peer or one connection
+
+  /**
+   * Runs `work` bound to the peer (or to one of its open connections): it rejects with
+   * `ConnectionClosedError` the moment the peer (or that connection) goes, and `work`'s signal
+   * aborts. A peer that is not connected is accepted (the work may open the connection); its
+   * work then ends when it settles, at its `timeout`, when its `signal` aborts or when the peer
+   * is cleaned up. A peer that is closing rejects with `PeerClosingError`.
+   */
   track<T>(target: PeerId | Connection, work: (signal: AbortSignal) => Promise<T>, opts?: TrackOptions): Promise<T>
+
+  /**
+   * A signal that aborts when the peer (or that connection) goes. Live only while the peer has
+   * an open connection or work in flight: otherwise it is aborted already, as nothing would
+   * ever abort it, and a signal handed out while work was in flight for a peer with no
+   * connection aborts when the last of that work settles.
+   */
   signalFor(target: PeerId | Connection): AbortSignal
+
+  /** `connectionManager.openConnection`, cancelled by a cleanup of the peer before, during or right after the dial */
   dial(peer: PeerId | Multiaddr | Multiaddr[], opts?: AbortOptions): Promise<Connection>
+
+  /** Whether a cleanup of the peer is running or its closing window is open */
   isClosing(peer: PeerId): boolean
+
+  /** Tracked promises and dials in flight for the peer (its connections included), or for every peer */
   pending(peer?: PeerId): number
 
   // the cleanup chain
@@ -125,6 +147,12 @@ export interface CleanupBroadcaster extends Introspectable {
 
   // readiness instead of sleeps
   setReadyConditions(conditions: string[]): void
+  /** Marks a condition for a connected peer; a peer that is not connected is ignored */
   markReady(peer: PeerId, condition: string): void
+  /**
+   * Resolves once the peer has a connection and every ready condition. A peer that is not
+   * connected yet is waited for; the wait rejects when the peer is cleaned up, at its
+   * `timeout` or when its `signal` aborts.
+   */
   whenReady(peer: PeerId, opts?: WhenReadyOptions): Promise<void>
 }
