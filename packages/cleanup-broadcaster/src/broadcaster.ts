@@ -1,4 +1,4 @@
-import { CAPABILITIES, checkPeerId, registerService, TrackedTimers } from '@holdfast/interface'
+import { CAPABILITIES, checkPeerId, EventListeners, registerService, TrackedTimers } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities } from '@libp2p/interface'
 import { CleanupChain } from './cleanup.ts'
 import { configOf } from './config.ts'
@@ -10,7 +10,7 @@ import { Readiness } from './readiness.ts'
 import type { CleanupBroadcasterComponents, CleanupBroadcasterInit } from './index.ts'
 import type { PeerEntry } from './peers.ts'
 import type { AnyEventHandler, BroadcasterStats, CleanupBroadcaster as CleanupBroadcasterInterface, CleanupLayer, CleanupReason, CleanupReport, Clock, EventHandler, HoldfastEvents, HoldfastEventType, InternalSizes, Middleware, MiddlewareContext, PathKind, SubscribeOptions, TrackOptions, WhenReadyOptions } from '@holdfast/interface'
-import type { AbortOptions, Connection, IdentifyResult, Logger, PeerId, Startable } from '@libp2p/interface'
+import type { AbortOptions, Connection, IdentifyResult, Libp2pEvents, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const pathOf = (connection: Connection): PathKind => connection.direct === false ? 'relayed' : 'direct'
@@ -33,9 +33,9 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   private readonly work: Pending
   private readonly readiness: Readiness
   private readonly cleanups: CleanupChain
-  private nodeListeners = 0
   /** why we closed a connection, for its `connection:closed` event (the reason never reaches libp2p) */
   private readonly closeReasons = new WeakMap<Connection, string>()
+  private readonly nodeEvents: EventListeners<Libp2pEvents>
   private started = false
 
   constructor (components: CleanupBroadcasterComponents, init: CleanupBroadcasterInit = {}) {
@@ -68,6 +68,12 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       closeConnection,
       isStarted: () => this.started
     })
+    this.nodeEvents = new EventListeners<Libp2pEvents>(components.events, {
+      'connection:open': this.onConnectionOpen,
+      'connection:close': this.onConnectionClose,
+      'peer:disconnect': this.onPeerDisconnect,
+      'peer:identify': this.onPeerIdentify
+    })
     registerService(components, this)
   }
 
@@ -78,13 +84,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       return
     }
     this.started = true
-    const events = this.components.events
-    events.addEventListener('connection:open', this.onConnectionOpen)
-    events.addEventListener('connection:close', this.onConnectionClose)
-    events.addEventListener('peer:disconnect', this.onPeerDisconnect)
-    events.addEventListener('peer:identify', this.onPeerIdentify)
-    this.nodeListeners = 4
-    // connections opened before we started
+    this.nodeEvents.add()
     for (const connection of this.components.connectionManager.getConnections()) {
       this.connectionOpened(connection)
     }
@@ -95,12 +95,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       return
     }
     this.started = false
-    const events = this.components.events
-    events.removeEventListener('connection:open', this.onConnectionOpen)
-    events.removeEventListener('connection:close', this.onConnectionClose)
-    events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
-    events.removeEventListener('peer:identify', this.onPeerIdentify)
-    this.nodeListeners = 0
+    this.nodeEvents.remove()
 
     await Promise.all([...this.peers.values()].map(async entry => this.cleanups.run(entry, 'shutdown', false)))
     for (const entry of this.peers.values()) {
@@ -211,7 +206,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       closing,
       timers: this.timers.size,
       listeners: this.work.listeners + this.readiness.listeners + this.stream.listenerCount(),
-      nodeListeners: this.nodeListeners
+      nodeListeners: this.nodeEvents.size
     }
   }
 

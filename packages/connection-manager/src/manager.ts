@@ -3,7 +3,7 @@
  * composes: the peer table, the tags, the trimmer, the per-direction limits and the idle sweep.
  */
 
-import { CAPABILITIES, checkPeerId, CLEANUP_ORDER, emit, findService, registerService, TrackedTimers } from '@holdfast/interface'
+import { CAPABILITIES, checkPeerId, CLEANUP_ORDER, emit, EventListeners, findService, registerService, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { configOf, withLimits } from './config.ts'
@@ -19,8 +19,6 @@ import type { Settings } from './policy.ts'
 import type { Announcer } from './trimmer.ts'
 import type { BumpFn, CleanupBroadcaster, CloseReason, ConnManagerStats, DecayFn, DecayingTag, InternalSizes, Limits, PeerConnInfo, TrimPlan, TrimReport, WatermarkConnectionManager as WatermarkConnectionManagerInterface } from '@holdfast/interface'
 import type { AbortOptions, Connection, CounterGroup, Libp2pEvents, Logger, PeerId, Startable } from '@libp2p/interface'
-
-const LISTENED = ['connection:open', 'connection:close', 'peer:update'] as const
 
 /** the manager's layer in the cleanup broadcaster's chain */
 const CLEANUP_LAYER = 'connection-manager'
@@ -43,7 +41,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
   private readonly closedMetric?: CounterGroup
   private broadcaster: CleanupBroadcaster | undefined
   private removeCleanupLayer: (() => void) | undefined
-  private nodeListeners = 0
+  private readonly nodeEvents: EventListeners<Libp2pEvents>
   private started = false
 
   private readonly announcer: Announcer = {
@@ -85,6 +83,11 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       help: 'Connections and peers tracked by the manager',
       calculate: () => ({ inbound: table.inbound, outbound: table.outbound, peers: table.connected, protected_peers: tags.protectedPeers })
     })
+    this.nodeEvents = new EventListeners<Libp2pEvents>(components.events, {
+      'connection:open': this.onConnectionOpen,
+      'connection:close': this.onConnectionClose,
+      'peer:update': this.onPeerUpdate
+    })
     registerService(components, this)
   }
 
@@ -95,11 +98,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       return
     }
     this.started = true
-    const events = this.components.events
-    events.addEventListener('connection:open', this.onConnectionOpen)
-    events.addEventListener('connection:close', this.onConnectionClose)
-    events.addEventListener('peer:update', this.onPeerUpdate)
-    this.nodeListeners = LISTENED.length
+    this.nodeEvents.add()
     this.limits.install()
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.removeCleanupLayer = this.broadcaster?.onCleanup(CLEANUP_LAYER, CLEANUP_ORDER.connectionManager, this.forgetPeer)
@@ -119,11 +118,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       return
     }
     this.started = false
-    const events = this.components.events
-    events.removeEventListener('connection:open', this.onConnectionOpen)
-    events.removeEventListener('connection:close', this.onConnectionClose)
-    events.removeEventListener('peer:update', this.onPeerUpdate)
-    this.nodeListeners = 0
+    this.nodeEvents.remove()
     this.limits.remove()
     this.removeCleanupLayer?.()
     this.removeCleanupLayer = undefined
@@ -311,7 +306,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       decayingValues,
       timers: this.timers.size,
       listeners: 0,
-      nodeListeners: this.nodeListeners,
+      nodeListeners: this.nodeEvents.size,
       gater: this.limits.installed ? 1 : 0,
       cleanupLayer: this.removeCleanupLayer === undefined ? 0 : 1,
       storeWrites: this.tags.storeWrites,

@@ -100,3 +100,25 @@ describe('errors', () => {
     expect(new api.InvalidConfigError('bad', 'opt')).to.have.property('option', 'opt')
   })
 })
+
+describe('EventListeners', () => {
+  it('adds every handler once, counts them, and takes them all off', () => {
+    const target = new EventTarget()
+    const seen: string[] = []
+    const listeners = new api.EventListeners<{ 'a:x': CustomEvent<number>, 'b:y': CustomEvent<string> }>(target, {
+      'a:x': (event) => seen.push(`a${event.detail}`),
+      'b:y': (event) => seen.push(`b${event.detail}`)
+    })
+    expect(listeners.size).to.equal(0)
+    listeners.add()
+    listeners.add()
+    expect(listeners.size).to.equal(2)
+    target.dispatchEvent(new CustomEvent('a:x', { detail: 1 }))
+    target.dispatchEvent(new CustomEvent('b:y', { detail: 'z' }))
+    expect(seen).to.deep.equal(['a1', 'bz'])
+    listeners.remove()
+    expect(listeners.size).to.equal(0)
+    target.dispatchEvent(new CustomEvent('a:x', { detail: 2 }))
+    expect(seen).to.have.length(2)
+  })
+})

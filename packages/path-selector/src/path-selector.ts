@@ -1,4 +1,4 @@
-import { AddressRequiredError, CAPABILITIES, checkNumber, checkOptions, checkPeerId, CLEANUP_ORDER, emit, findService, InvalidArgumentError, isCircuitAddr, NoAvailablePathError, registerService, relayPeerOf, TAGS, TrackedTimers } from '@holdfast/interface'
+import { AddressRequiredError, CAPABILITIES, checkNumber, checkOptions, checkPeerId, CLEANUP_ORDER, emit, EventListeners, findService, InvalidArgumentError, isCircuitAddr, NoAvailablePathError, registerService, relayPeerOf, TAGS, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { isMultiaddr } from '@multiformats/multiaddr'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
@@ -17,7 +17,7 @@ import type { PathConnectOptions, Path, PathSample, PathSelector as PathSelector
 import type { PathSelectorMetrics } from './metrics.ts'
 import type { PathRecord, PeerRecord } from './records.ts'
 import type { CleanupBroadcaster, HoldfastEvents, InternalSizes, PathKind, PathMode, WatermarkConnectionManager } from '@holdfast/interface'
-import type { AbortOptions, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, Libp2pEvents, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { OpenConnectionOptions } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -43,12 +43,12 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
   private readonly watchdog: ReservationWatchdog
   private readonly upgrader: Upgrader
   private readonly backup: RelayBackup
-  private nodeListeners = 0
   private broadcaster?: CleanupBroadcaster
   private removeCleanupLayer?: () => void
   private connManager?: WatermarkConnectionManager
   private stopController = new AbortController()
   private readonly metrics?: PathSelectorMetrics
+  private readonly nodeEvents: EventListeners<Libp2pEvents>
   private started = false
 
   constructor (components: PathSelectorComponents, init: PathSelectorInit = {}) {
@@ -89,6 +89,14 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       dial: async (addr, opts) => this.dial(addr, opts),
       emit: (type, detail) => { this.announce(type, detail) }
     })
+    this.nodeEvents = new EventListeners<Libp2pEvents>(components.events, {
+      // per connection, not per peer: a path opening or closing beside others is no cleanup
+      'connection:open': this.onConnectionOpen,
+      'connection:close': this.onConnectionClose,
+      // our own addresses: the reservation watchdog's input
+      'transport:listening': this.onAddressesChanged,
+      'self:peer:update': this.onAddressesChanged
+    })
     registerService(components, this)
   }
 
@@ -102,14 +110,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     this.stopController = new AbortController()
     // every ping, upgrade and re-dial adds a listener to it while it runs
     setMaxListeners(Infinity, this.stopController.signal)
-    const events = this.components.events
-    // per connection, not per peer: a path opening or closing beside others is no cleanup
-    events.addEventListener('connection:open', this.onConnectionOpen)
-    events.addEventListener('connection:close', this.onConnectionClose)
-    // our own addresses: the reservation watchdog's input
-    events.addEventListener('transport:listening', this.onAddressesChanged)
-    events.addEventListener('self:peer:update', this.onAddressesChanged)
-    this.nodeListeners = 4
+    this.nodeEvents.add()
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.removeCleanupLayer = this.broadcaster?.onCleanup('path-selector', CLEANUP_ORDER.pathSelector, this.onCleanup)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
@@ -129,12 +130,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       return
     }
     this.started = false
-    const events = this.components.events
-    events.removeEventListener('connection:open', this.onConnectionOpen)
-    events.removeEventListener('connection:close', this.onConnectionClose)
-    events.removeEventListener('transport:listening', this.onAddressesChanged)
-    events.removeEventListener('self:peer:update', this.onAddressesChanged)
-    this.nodeListeners = 0
+    this.nodeEvents.remove()
     this.removeCleanupLayer?.()
     this.removeCleanupLayer = undefined
     this.stopController.abort()
@@ -194,7 +190,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       paths,
       timers: this.timers.size,
       // the node's events, and the cleanup layer on the broadcaster
-      listeners: this.nodeListeners + (this.removeCleanupLayer == null ? 0 : 1),
+      listeners: this.nodeEvents.size + (this.removeCleanupLayer == null ? 0 : 1),
       upgrades,
       inFlight: this.upgrader.inFlight + this.heartbeat.inFlight + this.watchdog.inFlight,
       relays: this.watchdog.size
