@@ -3,13 +3,14 @@
  * `TimeoutError`, `AbortError`) come from `@holdfast/interface`. Match on `err.name`.
  */
 
+import { HoldfastError } from '@holdfast/interface'
+
 /** The supervisor is not running: `handle()` before start or after stop, or a caller waiting when it stopped */
-export class SupervisorStoppedError extends Error {
+export class SupervisorStoppedError extends HoldfastError {
   static name = 'SupervisorStoppedError'
 
   constructor (message = 'The network supervisor is stopped') {
     super(message)
-    this.name = 'SupervisorStoppedError'
   }
 }
 
@@ -20,17 +21,16 @@ export interface StepFailure {
 }
 
 /**
- * One or more steps of a recovery action failed; the others still ran (seed 001: "do not
- * fail the whole cleanup"). The message lists every failed step, and becomes the
+ * One or more steps of a recovery action failed; the others still ran, since one failed step
+ * must not stop the rest of a recovery. The message lists every failed step, and becomes the
  * `NetworkEventResult.error` of each caller of the batch.
  */
-export class RecoveryStepError extends Error {
+export class RecoveryStepError extends HoldfastError {
   static name = 'RecoveryStepError'
   readonly failures: readonly StepFailure[]
 
   constructor (action: string, failures: readonly StepFailure[]) {
     super(`${action}: ${failures.map(f => `${f.step} failed: ${f.error.message}`).join('; ')}`)
-    this.name = 'RecoveryStepError'
     this.failures = failures
   }
 }

@@ -54,19 +54,19 @@
  */
 
 import { autoAdapters } from './adapters/auto.ts'
-import { DEBOUNCE_WINDOW_MS, LONG_BACKGROUND_THRESHOLD_MS, PROBE_TIMEOUT_MS, RESULT_TIMEOUT_MS, SETTLE_WINDOW_MS } from './constants.ts'
 import { NetworkSupervisor as NetworkSupervisorClass } from './supervisor.ts'
-import type { AppLifecycleState, Clock, HoldfastEvents, InternalSizes, Introspectable, NetworkCleanupReason, NetworkEvent, NetworkEventResult, NetworkSnapshot, NetworkSupervisor, ReconnectReason, RecoveryAction } from '@holdfast/interface'
-import type { AbortOptions, ComponentLogger, Logger, Metrics, PeerStore, TypedEventTarget } from '@libp2p/interface'
+import type { Clock, NetworkCleanupReason, NetworkEvent, NetworkSnapshot, NetworkSupervisor, ReconnectReason } from '@holdfast/interface'
+import type { AbortOptions, ComponentLogger, Logger, Metrics, PeerStore } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 
-export { selectRecoveryAction, planRecovery, eventProblem, snapshotProblem, isDebounced, classifyInterface, contentFromInterfaces, contentFromBrowser, relayPeerOf, sameContent, RANK } from './policy.ts'
-export type { Contribution, PlanOptions, RecoveryPlan, SnapshotContent, TransportFlags, InterfaceKind, InterfaceAddress, BrowserNetworkReading } from './policy.ts'
+export { defaults } from './constants.ts'
+export { selectRecoveryAction } from './policy.ts'
+export type { PlanOptions } from './policy.ts'
 export { browserAdapter } from './adapters/browser.ts'
 export type { BrowserAdapterInit, BrowserGlobals } from './adapters/browser.ts'
 export { SupervisorStoppedError, RecoveryStepError } from './errors.ts'
 export type { StepFailure } from './errors.ts'
-export type { NetworkSnapshot, NetworkAvailability, AppLifecycleState, NetworkCleanupReason, ReconnectReason, NetworkEvent, RecoveryAction, NetworkEventResult } from '@holdfast/interface'
+export type { NetworkSupervisor, NetworkSupervisorEvents, NetworkSupervisorEventType, NetworkSupervisorStats, NetworkSnapshot, NetworkAvailability, AppLifecycleState, NetworkCleanupReason, ReconnectReason, NetworkEvent, RecoveryAction, NetworkEventResult } from '@holdfast/interface'
 
 /**
  * What runs a batch's action. Every method gets the run's signal, aborted when the
@@ -82,8 +82,8 @@ export interface NetworkEventProcessor {
 
 export interface ForceReconnectOptions extends AbortOptions {
   /**
-   * Set when the batch held a `cleanup-connections` followed by a `force-reconnect` (spec 05's
-   * cleanup-then-reconnect): the reason the cleanup half closes with
+   * Set when the batch held a `cleanup-connections` followed by a `force-reconnect` (a
+   * cleanup, then a reconnect): the reason the cleanup half closes with
    */
   cleanupReason?: NetworkCleanupReason
 }
@@ -177,17 +177,6 @@ export interface NetworkSupervisorComponents {
   addressManager: AddressManager
   metrics?: Metrics
 }
-
-export type { NetworkSupervisor, NetworkSupervisorEvents, NetworkSupervisorEventType, NetworkSupervisorStats } from '@holdfast/interface'
-
-/** The defaults, in one place */
-export const defaults = {
-  settleWindow: SETTLE_WINDOW_MS,
-  resultTimeout: RESULT_TIMEOUT_MS,
-  probeTimeout: PROBE_TIMEOUT_MS,
-  longBackgroundThreshold: LONG_BACKGROUND_THRESHOLD_MS,
-  debounceWindow: DEBOUNCE_WINDOW_MS
-} as const
 
 export function networkSupervisor (init: NetworkSupervisorInit = {}): (components: NetworkSupervisorComponents) => NetworkSupervisor {
   return (components) => new NetworkSupervisorClass(components, { ...init, adapters: init.adapters ?? autoAdapters() })

@@ -18,7 +18,7 @@ export type SnapshotContent = Omit<NetworkSnapshot, 'sequence'>
  */
 export type Contribution = RecoveryAction | 'cleanup-then-reconnect'
 
-/** Spec 05's rank, highest first */
+/** The rank of the contributions, strongest first: the strongest one in a batch decides its action */
 export const RANK: readonly Contribution[] = Object.freeze(['cleanup-then-reconnect', 'cleanup-only', 'force-reconnect', 'offline', 'restore', 'probe', 'noop'])
 
 export interface PlanOptions {
@@ -44,8 +44,9 @@ export function rankOf (contribution: Contribution): number {
 }
 
 /**
- * The one recovery action for a settled batch (spec 05's table). `before` is the snapshot
- * the supervisor held before the batch.
+ * The one recovery action for a settled batch. `before` is the snapshot the supervisor held
+ * before the batch; `opts.longBackgroundThreshold` (ms) is where a foreground stops probing
+ * and forces a reconnect.
  */
 export function selectRecoveryAction (events: readonly NetworkEvent[], before?: NetworkSnapshot, opts?: PlanOptions): RecoveryAction {
   return planRecovery(events, before, opts).action
@@ -228,7 +229,7 @@ function lifecycleProblem (state: unknown): string | undefined {
 
 // ------------------------------------------------------------------ debounce
 
-/** Actions a debounce may skip; explicit commands (cleanup, force-reconnect) always run (seed 001) */
+/** Actions a debounce may skip; explicit commands (cleanup, force-reconnect) always run */
 export function isDebounceable (action: RecoveryAction): action is 'offline' | 'probe' | 'restore' {
   return action === 'offline' || action === 'probe' || action === 'restore'
 }
@@ -243,7 +244,7 @@ export function isDebounced (action: RecoveryAction, lastStartedAt: number | und
 export type InterfaceKind = keyof TransportFlags | 'ignored'
 
 /**
- * An interface by its name (spec 05). Bridges and virtual links of containers and VMs are
+ * An interface by its name. Bridges and virtual links of containers and VMs are
  * ignored: they exist with no network at all and would make a machine look online.
  */
 export function classifyInterface (name: string): InterfaceKind {
@@ -329,14 +330,4 @@ export function contentFromBrowser (reading: BrowserNetworkReading): SnapshotCon
     isExpensive: transport.cellular,
     isConstrained: reading.saveData === true
   }
-}
-
-/** The relay's peer ID in a circuit address (`.../p2p/RELAY/p2p-circuit[/...]`), or undefined */
-export function relayPeerOf (addr: string): string | undefined {
-  const parts = addr.split('/')
-  const circuit = parts.indexOf('p2p-circuit')
-  if (circuit < 2 || parts[circuit - 2] !== 'p2p') {
-    return undefined
-  }
-  return parts[circuit - 1]
 }

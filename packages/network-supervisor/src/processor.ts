@@ -1,15 +1,13 @@
-import { AbortError, CAPABILITIES, TAGS, findService } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, TAGS, findService, relayPeerOf } from '@holdfast/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CIRCUIT_RELAY_TAG } from './constants.ts'
 import { RecoveryStepError } from './errors.ts'
-import { relayPeerOf } from './policy.ts'
 import type { StepFailure } from './errors.ts'
 import type { ForceReconnectOptions, NetworkEventProcessor, NetworkSupervisorComponents } from './index.ts'
 import type { CleanupBroadcaster, CleanupReason, Clock, NetworkCleanupReason, PathSelector, Realm, Reconnector, ReconnectReason } from '@holdfast/interface'
 import type { AbortOptions, Connection, Logger, PeerId } from '@libp2p/interface'
 
-/** The optional services are found by capability when an action runs; libp2p's ping is typed by the one method used */
-/** libp2p's ping service (`@libp2p/ping`) */
+/** libp2p's ping service (`@libp2p/ping`), typed by the one method used */
 export interface PingLike {
   ping(peer: PeerId, options?: AbortOptions & { runOnLimitedConnection?: boolean }): Promise<number>
 }
@@ -49,9 +47,9 @@ class Steps {
 }
 
 /**
- * Acts on the node (spec 05's default processor). Uses the broadcaster, the reconnector, the
- * path selector, the realm and the ping service when the node has them, and skips what they
- * would do when it does not.
+ * The default processor: acts on the node. Uses the broadcaster, the reconnector, the path
+ * selector, the realm and the ping service when the node has them (found by capability when an
+ * action runs), and skips what they would do when it does not.
  */
 export class DefaultProcessor implements NetworkEventProcessor {
   private readonly components: NetworkSupervisorComponents
@@ -217,7 +215,7 @@ export class DefaultProcessor implements NetworkEventProcessor {
     const { addressManager, peerStore } = this.components
     const relays = new Map<string, PeerId>()
     for (const addr of [...addressManager.getListenAddrs(), ...addressManager.getAddresses()]) {
-      const relay = relayPeerOf(addr.toString())
+      const relay = relayPeerOf(addr)
       if (relay !== undefined && !relays.has(relay)) {
         relays.set(relay, peerIdFromString(relay))
       }
@@ -239,7 +237,7 @@ export class DefaultProcessor implements NetworkEventProcessor {
     const candidates = [...(this.realm()?.members().map(m => m.peerId) ?? []), ...await this.relays()]
     for (const connection of connectionManager.getConnections()) {
       // a relayed connection's relay is in use too
-      const relay = connection.direct === false ? relayPeerOf(connection.remoteAddr.toString()) : undefined
+      const relay = connection.direct === false ? relayPeerOf(connection.remoteAddr) : undefined
       if (relay !== undefined) {
         candidates.push(peerIdFromString(relay))
       }

@@ -1,13 +1,14 @@
-import { AbortError, CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, registerService, systemClock, TimeoutError, TrackedTimers } from '@holdfast/interface'
+import { AbortError, CAPABILITIES, checkOptions, emit, findService, InvalidArgumentError, registerService, TimeoutError, TrackedTimers } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
-import { TypedEventEmitter } from 'main-event'
-import { DEBOUNCE_WINDOW_MS, LONG_BACKGROUND_THRESHOLD_MS, PROBE_TIMEOUT_MS, RESULT_TIMEOUT_MS, SETTLE_WINDOW_MS } from './constants.ts'
+import { setMaxListeners, TypedEventEmitter } from 'main-event'
+import { configOf } from './config.ts'
 import { SupervisorStoppedError } from './errors.ts'
 import { eventProblem, isDebounced, planRecovery, snapshotProblem } from './policy.ts'
 import { DefaultProcessor } from './processor.ts'
-import type { NetworkAdapter, NetworkEventProcessor, NetworkSupervisor as NetworkSupervisorInterface, NetworkSupervisorComponents, NetworkSupervisorEvents, NetworkSupervisorEventType, NetworkSupervisorInit, NetworkSupervisorStats } from './index.ts'
+import type { NetworkSupervisorConfig } from './config.ts'
+import type { NetworkAdapter, NetworkEventProcessor, NetworkSupervisor as NetworkSupervisorInterface, NetworkSupervisorComponents, NetworkSupervisorEvents, NetworkSupervisorInit, NetworkSupervisorStats } from './index.ts'
 import type { RecoveryPlan } from './policy.ts'
-import type { AppLifecycleState, CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, NetworkCleanupReason, NetworkEvent, NetworkEventResult, NetworkSnapshot, ReconnectReason, RecoveryAction } from '@holdfast/interface'
+import type { AppLifecycleState, CleanupBroadcaster, Clock, InternalSizes, NetworkCleanupReason, NetworkEvent, NetworkEventResult, NetworkSnapshot, ReconnectReason, RecoveryAction } from '@holdfast/interface'
 import type { AbortOptions, Counter, CounterGroup, Logger, Startable } from '@libp2p/interface'
 
 /** One caller waiting for its batch */
@@ -21,8 +22,6 @@ interface Request {
   reject(error: Error): void
 }
 
-const PROCESSOR_METHODS = ['offline', 'probe', 'restore', 'cleanupOnly', 'forceReconnect'] as const
-
 export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents> implements NetworkSupervisorInterface, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/network-supervisor'
   readonly [serviceCapabilities]: string[] = [CAPABILITIES.networkSupervisor]
@@ -30,11 +29,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
   private readonly components: NetworkSupervisorComponents
   private readonly log: Logger
   private readonly clock: Clock
-  private readonly settleWindow: number
-  private readonly resultTimeout: number
-  private readonly probeTimeout: number
-  private readonly longBackgroundThreshold: number
-  private readonly debounceWindow: number
+  private readonly config: NetworkSupervisorConfig
   private readonly customProcessor?: NetworkEventProcessor
   private readonly adapters: readonly NetworkAdapter[]
   private processor?: NetworkEventProcessor
@@ -62,22 +57,11 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     super()
     this.components = components
     this.log = components.logger.forComponent('holdfast:network-supervisor')
-    this.clock = init.clock ?? systemClock
+    this.config = configOf(init)
+    this.clock = this.config.clock
     this.timers = new TrackedTimers(this.clock)
-    this.settleWindow = checkDuration(init.settleWindow ?? SETTLE_WINDOW_MS, 'settleWindow', true)
-    this.resultTimeout = checkDuration(init.resultTimeout ?? RESULT_TIMEOUT_MS, 'resultTimeout', false)
-    this.probeTimeout = checkDuration(init.probeTimeout ?? PROBE_TIMEOUT_MS, 'probeTimeout', false)
-    this.longBackgroundThreshold = checkDuration(init.longBackgroundThreshold ?? LONG_BACKGROUND_THRESHOLD_MS, 'longBackgroundThreshold', true)
-    this.debounceWindow = checkDuration(init.debounceWindow ?? DEBOUNCE_WINDOW_MS, 'debounceWindow', true)
-    if (init.processor !== undefined && (init.processor == null || PROCESSOR_METHODS.some(m => typeof init.processor?.[m] !== 'function'))) {
-      throw new InvalidConfigError(`processor must implement ${PROCESSOR_METHODS.join(', ')}`, 'processor')
-    }
-    this.customProcessor = init.processor
-    const adapters = init.adapters ?? []
-    if (!Array.isArray(adapters) || adapters.some(a => typeof a?.start !== 'function' || typeof a?.stop !== 'function')) {
-      throw new InvalidConfigError('adapters must be an array of { start, stop } adapters', 'adapters')
-    }
-    this.adapters = [...adapters]
+    this.customProcessor = this.config.processor
+    this.adapters = this.config.adapters
 
     if (components.metrics != null) {
       this.metrics = {
@@ -100,7 +84,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     }
     this.started = true
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
-    this.processor = this.customProcessor ?? new DefaultProcessor(this.components, { probeTimeout: this.probeTimeout, clock: this.clock, log: this.log })
+    this.processor = this.customProcessor ?? new DefaultProcessor(this.components, { probeTimeout: this.config.probeTimeout, clock: this.clock, log: this.log })
     for (const adapter of this.adapters) {
       try {
         adapter.start({ event: this.onAdapterEvent, baseline: this.onBaseline }, { clock: this.clock, log: this.log.newScope(adapter.name) })
@@ -142,11 +126,17 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
 
   // ---------------------------------------------------------------- the API
 
-  handle (event: NetworkEvent, options: AbortOptions = {}): Promise<NetworkEventResult> {
+  handle (event: NetworkEvent, opts?: AbortOptions): Promise<NetworkEventResult> {
     // not async: a bad event must not leave anything behind, and the promise handed out is
     // the one the batch answers
     if (!this.started) {
       return Promise.reject(new SupervisorStoppedError())
+    }
+    let options: AbortOptions
+    try {
+      options = checkOptions(opts)
+    } catch (err) {
+      return Promise.reject(err)
     }
     const problem = eventProblem(event)
     if (problem !== undefined) {
@@ -164,8 +154,8 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
       request.timer = undefined
       this.counts.timeouts++
       this.metrics?.timeouts.increment()
-      this.answer(request, new TimeoutError(`No network event result within ${this.resultTimeout} ms`))
-    }, this.resultTimeout)
+      this.answer(request, new TimeoutError(`No network event result within ${this.config.resultTimeout} ms`))
+    }, this.config.resultTimeout)
     if (options.signal != null) {
       // aborting stops the wait; the event still counts, the platform did change
       const signal = options.signal
@@ -179,7 +169,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     this.queue.push(request)
     if (this.settleTimer === undefined && !this.settled) {
       // the first event opens the batch
-      this.settleTimer = this.timers.set(this.onSettled, this.settleWindow)
+      this.settleTimer = this.timers.set(this.onSettled, this.config.settleWindow)
     }
     return promise
   }
@@ -266,7 +256,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
       // the state is clear before anyone hears of the outcome
       this.inFlight = []
       this.running = undefined
-      this.emit('network:action', outcome.error === undefined
+      emit(this, this.broadcaster, this.log, 'network:action', outcome.error === undefined
         ? { action: outcome.action, success: true, durationMs: outcome.durationMs }
         : { action: outcome.action, success: false, error: outcome.error, durationMs: outcome.durationMs })
       for (const request of batch) {
@@ -281,13 +271,15 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
   /** Chooses and runs the batch's action; never rejects */
   private async runBatch (batch: Request[]): Promise<{ action: RecoveryAction, error?: string, durationMs: number }> {
     const events = batch.map(r => r.event)
-    const plan = planRecovery(events, this.current, { longBackgroundThreshold: this.longBackgroundThreshold })
+    const plan = planRecovery(events, this.current, { longBackgroundThreshold: this.config.longBackgroundThreshold })
     this.current = plan.snapshot
     this.counts.batches++
     this.log('batch of %d events -> %s', events.length, plan.action)
-    this.emit('network:batch', { events, action: plan.action })
+    emit(this, this.broadcaster, this.log, 'network:batch', { events, action: plan.action })
 
     const controller = new AbortController()
+    // one action pings and dials many peers at once, each adding a listener to this signal
+    setMaxListeners(Infinity, controller.signal)
     this.runController = controller
     const start = this.clock.now()
     let error: string | undefined
@@ -308,7 +300,7 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
     const { action } = plan
     const processor = this.processor
     const now = this.clock.now()
-    if (this.customProcessor != null && isDebounced(action, this.lastStarted.get(action), now, this.debounceWindow)) {
+    if (this.customProcessor != null && isDebounced(action, this.lastStarted.get(action), now, this.config.debounceWindow)) {
       this.counts.debounced++
       this.metrics?.debounced.increment()
       this.log('%s debounced: the last one started %d ms ago', action, now - (this.lastStarted.get(action) ?? now))
@@ -352,20 +344,4 @@ export class NetworkSupervisor extends TypedEventEmitter<NetworkSupervisorEvents
       request.resolve(result)
     }
   }
-
-  private emit<K extends NetworkSupervisorEventType>(type: K, detail: HoldfastEvents[K]): void {
-    this.safeDispatchEvent(type, { detail })
-    try {
-      this.broadcaster?.publish(type, detail)
-    } catch (err) {
-      this.log.error('publishing %s failed - %e', type, err)
-    }
-  }
-}
-
-function checkDuration (value: unknown, option: string, zeroAllowed: boolean): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zeroAllowed && value === 0)) {
-    throw new InvalidConfigError(`${option} must be a ${zeroAllowed ? 'non-negative' : 'positive'} finite number of ms, got ${String(value)}`, option)
-  }
-  return value
 }

@@ -89,8 +89,11 @@ describe('Node adapter (injected networkInterfaces, fake clock)', () => {
     adapter.stop()
   })
 
-  it('rejects a bad poll interval with InvalidConfigError', () => {
-    expect(() => nodeAdapter({ pollInterval: 0 })).to.throw().with.property('name', 'InvalidConfigError')
+  it('rejects a bad poll interval with InvalidConfigError naming it, 2^31 ms (which a timer would fire at once) included', () => {
+    for (const pollInterval of [0, -1, Number.NaN, 2 ** 31]) {
+      expect(() => nodeAdapter({ pollInterval }), String(pollInterval)).to.throw().with.property('option', 'pollInterval')
+      expect(() => nodeAdapter({ pollInterval })).to.throw().with.property('name', 'InvalidConfigError')
+    }
   })
 
   describe('driving the supervisor', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'aegir/chai'
 import fc from 'fast-check'
-import { RANK, classifyInterface, contentFromBrowser, contentFromInterfaces, eventProblem, isDebounced, planRecovery, relayPeerOf, sameContent, selectRecoveryAction } from '../src/policy.ts'
+import { RANK, classifyInterface, contentFromBrowser, contentFromInterfaces, eventProblem, isDebounced, planRecovery, sameContent, selectRecoveryAction } from '../src/policy.ts'
 import { background, cleanup, force, foreground, path, snap } from './helpers.ts'
 import type { Contribution } from '../src/policy.ts'
 import type { NetworkEvent, NetworkSnapshot } from '@holdfast/interface'
@@ -8,7 +8,7 @@ import type { NetworkEvent, NetworkSnapshot } from '@holdfast/interface'
 const THRESHOLD = { longBackgroundThreshold: 30_000 }
 const select = (events: NetworkEvent[], before?: NetworkSnapshot): string => selectRecoveryAction(events, before, THRESHOLD)
 
-describe('selectRecoveryAction: the spec 05 table', () => {
+describe('selectRecoveryAction: the action table', () => {
   const wifi = snap(1, 'available', { wifi: true })
 
   it('an empty batch is a noop', () => {
@@ -263,13 +263,5 @@ describe('adapter decisions', () => {
     expect(contentFromBrowser({ onLine: true })).to.deep.include({ availability: 'available', transport: { wifi: false, cellular: false, ethernet: false, vpn: false, other: true } })
     expect(contentFromBrowser({ onLine: true, type: 'cellular', saveData: true })).to.deep.include({ availability: 'available', isExpensive: true, isConstrained: true })
     expect(contentFromBrowser({ onLine: true, type: 'none' })).to.include({ availability: 'unavailable' })
-  })
-
-  it('finds the relay of a circuit address', () => {
-    const relay = '12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRelay'
-    expect(relayPeerOf(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit`)).to.equal(relay)
-    expect(relayPeerOf(`/ip4/1.2.3.4/tcp/1/p2p/${relay}/p2p-circuit/webrtc/p2p/12D3KooWOther`)).to.equal(relay)
-    expect(relayPeerOf('/p2p-circuit')).to.equal(undefined)
-    expect(relayPeerOf('/ip4/1.2.3.4/tcp/1')).to.equal(undefined)
   })
 })

@@ -251,6 +251,11 @@ describe('network supervisor: bad input and config', () => {
       const err = await errorOf(supervisor.handle(event as NetworkEvent))
       expect(err, JSON.stringify(event)).to.have.property('name', 'InvalidArgumentError')
     }
+    // a well-formed event with call options that are not AbortOptions
+    for (const options of ['fast', { signal: 'stop' }]) {
+      const err = await errorOf(supervisor.handle(path(snap(1, 'unavailable')), options as any))
+      expect(err, JSON.stringify(options)).to.have.property('name', 'InvalidArgumentError')
+    }
     expect(supervisor.stats()).to.include({ invalidEvents: bad.length, events: 0 })
     expectNoLeaks(supervisor)
     expect(clock.countTimers()).to.equal(0)
@@ -265,11 +270,15 @@ describe('network supervisor: bad input and config', () => {
     const cases: Array<[NetworkSupervisorInit, string]> = [
       [{ settleWindow: -1 }, 'settleWindow'],
       [{ resultTimeout: 0 }, 'resultTimeout'],
+      // a timer of 2^31 ms or more would fire at once: every caller would time out
+      [{ resultTimeout: 2 ** 31 }, 'resultTimeout'],
+      [{ settleWindow: 2 ** 31 }, 'settleWindow'],
       [{ probeTimeout: Number.POSITIVE_INFINITY }, 'probeTimeout'],
       [{ longBackgroundThreshold: Number.NaN }, 'longBackgroundThreshold'],
       [{ debounceWindow: '2s' as unknown as number }, 'debounceWindow'],
       [{ processor: { offline: async () => {} } as unknown as RecordingProcessor }, 'processor'],
-      [{ adapters: [{}] as unknown as [] }, 'adapters']
+      [{ adapters: [{}] as unknown as [] }, 'adapters'],
+      [{ clock: { now: () => 0 } as unknown as FakeClock }, 'clock']
     ]
     for (const [init, option] of cases) {
       const err = await errorOf(createNode({ services: { network: networkSupervisor({ adapters: [], ...init }) } }))

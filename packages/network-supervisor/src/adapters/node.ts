@@ -5,11 +5,13 @@
  */
 
 import os from 'node:os'
-import { InvalidConfigError } from '@holdfast/interface'
+import { checkDuration } from '@holdfast/interface'
 import { POLL_INTERVAL_MS } from '../constants.ts'
 import { contentFromInterfaces, sameContent } from '../policy.ts'
 import type { AdapterContext, AdapterSink, NetworkAdapter } from '../index.ts'
 import type { InterfaceAddress, SnapshotContent } from '../policy.ts'
+
+export type { InterfaceAddress } from '../policy.ts'
 
 export interface NodeAdapterInit {
   /**
@@ -38,10 +40,7 @@ class NodeAdapter implements NetworkAdapter {
   private sequence = 0
 
   constructor (init: NodeAdapterInit) {
-    this.pollInterval = init.pollInterval ?? POLL_INTERVAL_MS
-    if (typeof this.pollInterval !== 'number' || !Number.isFinite(this.pollInterval) || this.pollInterval <= 0) {
-      throw new InvalidConfigError(`pollInterval must be a positive finite number of ms, got ${String(this.pollInterval)}`, 'pollInterval')
-    }
+    this.pollInterval = checkDuration(init.pollInterval ?? POLL_INTERVAL_MS, 'pollInterval', 'config')
     this.source = init.networkInterfaces ?? (() => os.networkInterfaces())
   }
 
