@@ -200,7 +200,7 @@ export class DefaultProcessor implements NetworkEventProcessor {
     const failures: string[] = []
     await Promise.all(relays.map(async relay => {
       try {
-        await this.components.connectionManager.openConnection(relay, { signal })
+        await this.dial(relay, signal)
       } catch (err) {
         failures.push(`${relay}: ${(err as Error).message}`)
       }
@@ -275,6 +275,17 @@ export class DefaultProcessor implements NetworkEventProcessor {
     } finally {
       this.options.clock.clearTimeout(timer)
     }
+  }
+
+  /**
+   * Every dial the processor makes for a peer: through the broadcaster when the node has one,
+   * so a cleanup of the peer aborts it
+   */
+  private async dial (peer: PeerId, signal?: AbortSignal): Promise<void> {
+    const broadcaster = this.broadcaster()
+    await (broadcaster == null
+      ? this.components.connectionManager.openConnection(peer, { signal })
+      : broadcaster.dial(peer, { signal }))
   }
 
   private broadcaster (): CleanupBroadcaster | undefined {

@@ -11,7 +11,7 @@ import { expect } from 'aegir/chai'
 import { networkSupervisor } from '../src/index.ts'
 import { snap } from './helpers.ts'
 import type { NetworkSupervisor } from '../src/index.ts'
-import type { CleanupBroadcaster } from '@holdfast/interface'
+import type { CleanupBroadcaster, HoldfastEvents } from '@holdfast/interface'
 import type { Reconnector } from '@holdfast/reconnector'
 import type { FakeClock } from '@holdfast/test-utils'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -23,6 +23,28 @@ type Node = Libp2p<Services>
 
 async function errorOf (promise: Promise<unknown>): Promise<Error> {
   return promise.then(() => { throw new Error('expected a rejection') }, (err: Error) => err)
+}
+
+/** A TCP server on 127.0.0.1 that accepts and never speaks: a dial to it hangs in the handshake */
+interface SilentServer {
+  port: number
+  /** resolves when the next socket is accepted */
+  accepted(): Promise<void>
+  close(): void
+}
+
+async function silentServer (): Promise<SilentServer> {
+  const sockets: net.Socket[] = []
+  const server = net.createServer(socket => { sockets.push(socket) })
+  await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: async () => new Promise(resolve => { server.once('connection', () => { resolve() }) }),
+    close: () => {
+      sockets.forEach(s => s.destroy())
+      server.close()
+    }
+  }
 }
 
 /**
@@ -108,15 +130,11 @@ describe('default processor on real nodes (real broadcaster and reconnector, fak
     const a = await supervised({}, 'tcp')
     const b = await plain('tcp')
     await connect(a, b)
-    // accepts the socket, never speaks: the dial hangs in the handshake
-    const sockets: net.Socket[] = []
-    const server = net.createServer(socket => { sockets.push(socket) })
-    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+    const server = await silentServer()
     const silent = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    const port = (server.address() as net.AddressInfo).port
     try {
-      const accepted = new Promise(resolve => { server.once('connection', resolve) })
-      const dial = errorOf(a.services.broadcaster.dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${silent}`)))
+      const accepted = server.accepted()
+      const dial = errorOf(a.services.broadcaster.dial(multiaddr(`/ip4/127.0.0.1/tcp/${server.port}/p2p/${silent}`)))
       await accepted
       expect(a.services.broadcaster.pending(silent)).to.equal(1)
 
@@ -126,7 +144,37 @@ describe('default processor on real nodes (real broadcaster and reconnector, fak
       expect(a.services.broadcaster.pending()).to.equal(0)
       expect(a.getConnections(b.peerId)).to.have.length(1)
     } finally {
-      sockets.forEach(s => s.destroy())
+      server.close()
+    }
+  })
+
+  it('restore re-dials a relay through the broadcaster: a cleanup of the relay aborts the re-dial in flight, the action reports it, nothing is left', async () => {
+    const a = await supervised({}, 'tcp')
+    const server = await silentServer()
+    const relay = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    await a.peerStore.merge(relay, { multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${server.port}`)], tags: { [TAGS.relayActive]: { value: 50 } } })
+    const actions: Array<HoldfastEvents['network:action']> = []
+    a.services.network.addEventListener('network:action', ({ detail }) => { actions.push(detail) })
+    try {
+      const accepted = server.accepted()
+      // the first snapshot: restore, whose redial-relays step dials the relay's hanging address
+      const result = a.services.network.networkPathChanged(snap(1, 'available', { wifi: true }))
+      await clock.tickAsync(SETTLE)
+      await accepted
+      expect(a.services.broadcaster.pending(relay)).to.equal(1)
+
+      const report = await a.services.broadcaster.cleanup(relay, 'manual')
+      expect(report.dialsAborted).to.equal(1)
+      const outcome = await result
+      expect(outcome.success).to.equal(false)
+      expect(outcome.error).to.match(/^restore: redial-relays failed: could not re-dial 1 of 1 relays/)
+      expect(actions).to.have.length(1)
+      expect(actions[0]).to.include({ action: 'restore', success: false, error: outcome.error })
+      expect(a.getConnections(relay)).to.have.length(0)
+      expectNoLeaks(a.services.network)
+      // the broadcaster listens to the running node: only that remains
+      expectNoLeaks(a.services.broadcaster, ['nodeListeners'])
+    } finally {
       server.close()
     }
   })
