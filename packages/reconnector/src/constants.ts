@@ -1,15 +1,16 @@
 /**
- * Defaults, with why. The durations and counts are seed 004's JitterTolerance table
- * (shared/seeds/004, "抖动容忍"); spec 04 keeps them.
+ * Defaults, with why. The window, the hold, the backoff and the attempt limit are the jitter
+ * tolerance of a connection model designed for peers on mobile networks, where short drops
+ * are the normal case.
  */
 
-/** Seed 004: "no reconnect within 5 s of a disconnect"; most mobile flaps (Wi-Fi hand-over, a lift) end sooner. */
+/** No reconnect within 5 s of a disconnect: most mobile flaps (a Wi-Fi hand-over, a lift) end within 5 s. */
 export const TOLERANCE_WINDOW_MS = 5_000
 
-/** Seed 004: a lost peer's state is kept 30 s; after that the app should be told it is offline. */
+/** A lost peer's state is kept 30 s: after that the app should be told it is offline. */
 export const STATE_HOLD_TIME_MS = 30_000
 
-/** Seed 004: the first retry waits 1 s. */
+/** The first retry waits 1 s: the peer had time to come back by itself during the window. */
 export const INITIAL_DELAY_MS = 1_000
 
 /**
@@ -21,16 +22,16 @@ export const INITIAL_DELAY_MS = 1_000
  */
 export const CROSSING_DELAY_MS = 1_000
 
-/** Seed 004: retries back off to at most 60 s. */
+/** Retries back off to at most 60 s: a peer gone that long is dialed once a minute, not hammered. */
 export const MAX_DELAY_MS = 60_000
 
-/** Seed 004: each retry waits twice as long as the one before. */
+/** Each retry waits twice as long as the one before. */
 export const MULTIPLIER = 2
 
-/** Seed 004: ±20 %, so peers dropped together (one relay restarting) do not redial in lock-step. */
+/** ±20 %, so peers dropped together (one relay restarting) do not redial in lock-step. */
 export const JITTER = 0.2
 
-/** Seed 004: give up after 5 attempts. */
+/** Give up after 5 failed attempts: with the defaults, the hold runs out first, about 30 s after the drop. */
 export const MAX_ATTEMPTS = 5
 
 /**
@@ -46,10 +47,7 @@ export const KEEP_ALIVE_PREFIX = 'keep-alive'
  */
 export const PARKED_TAG_PREFIX = 'holdfast-parked:'
 
-/** setTimeout's limit (2^31 - 1 ms, ~24.8 days): longer durations would fire at once */
-export const MAX_DURATION_MS = 2_147_483_647
-
-/** The defaults, in one place (seed 004): every option of the config a reconnector runs with */
+/** The defaults of `reconnector(init)`: every init option that has a default value */
 export const defaults = {
   toleranceWindow: TOLERANCE_WINDOW_MS,
   crossingDelay: CROSSING_DELAY_MS,

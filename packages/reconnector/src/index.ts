@@ -54,12 +54,12 @@
  */
 
 import { Reconnector as ReconnectorClass } from './reconnector.ts'
-import type { Clock, HoldfastEvents, Introspectable, Reconnector } from '@holdfast/interface'
+import type { Clock, Reconnector } from '@holdfast/interface'
 import type { AbortOptions, ComponentLogger, Libp2pEvents, Metrics, PeerId, PeerStore, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
-export { backoffDelay, crossingYield, delayBand, nextDeadline, transition, configProblem, parkKeepAliveTags, restoreKeepAliveTags, dropParkedTags } from './policy.ts'
-export type { PeerState, RemovalReason, BackoffConfig, ReconnectConfig, DeadlineKind, HeldTiming, Input, Transition, TagPlan } from './policy.ts'
+export { backoffDelay } from './policy.ts'
+export type { BackoffConfig } from './policy.ts'
 export { PARKED_TAG_PREFIX, defaults } from './constants.ts'
 
 export interface ReconnectorInit {

@@ -3,27 +3,26 @@
  * facts, asks here, and applies the answer.
  */
 
-import { KEEP_ALIVE_PREFIX, MAX_DURATION_MS, PARKED_TAG_PREFIX } from './constants.ts'
+import { KEEP_ALIVE_PREFIX, PARKED_TAG_PREFIX } from './constants.ts'
+import type { HoldfastEvents } from '@holdfast/interface'
 
 export type PeerState = 'connected' | 'held' | 'reconnecting' | 'removed'
-export type RemovalReason = 'attempts-exhausted' | 'hold-expired' | 'unwatched'
+export type RemovalReason = HoldfastEvents['peer:removed']['reason']
 
+/** The exponential backoff with jitter of the reconnect attempts (see `backoffDelay`) */
 export interface BackoffConfig {
+  /** ms, the delay of the first attempt before jitter */
   initialDelay: number
+  /** ms, the cap of the delay before jitter */
   maxDelay: number
+  /** each delay is this many times the one before; at least 1 */
   multiplier: number
+  /** each delay is scaled by a factor in [1 - jitter, 1 + jitter]; in [0, 1) */
   jitter: number
 }
 
-export interface ReconnectConfig extends BackoffConfig {
-  toleranceWindow: number
-  crossingDelay: number
-  stateHoldTime: number
-  maxAttempts: number
-}
-
 /**
- * The delay before attempt `attempt` (0-based), seed 004's formula:
+ * The delay before attempt `attempt` (0-based):
  * `min(initialDelay * multiplier^attempt, maxDelay) * (1 ± jitter)`, where `random` in [0, 1)
  * picks the point in the band (uniform when `random` is). Whole milliseconds, so a timer fires
  * exactly on it; the band's ends are kept.
@@ -103,7 +102,7 @@ export interface Transition {
 }
 
 /**
- * The state machine of seed 004: connected → held → reconnecting → connected | removed.
+ * The state machine: connected → held → reconnecting → connected | removed.
  * `undefined` is a peer the reconnector has no entry for (never seen, or forgotten after a
  * removal). The app sees `online` on a first connect and after a removal, `offline` only on a
  * removal of a peer it was told was online, never on a flap.
@@ -133,25 +132,6 @@ const RULES: { [T in Input['type']]: (state: PeerState | undefined, lost: boolea
   'hold-expired': (_state, lost) => lost ? { state: 'removed', removed: 'hold-expired', presence: 'offline' } : undefined,
   // a connected peer is simply forgotten: it is not offline, the app stops hearing about it
   unwatched: (_state, lost) => lost ? { state: 'removed', removed: 'unwatched', presence: 'offline' } : { state: 'removed' }
-}
-
-/** The first problem with a configuration, or undefined when it is valid */
-export function configProblem (config: ReconnectConfig): { option: keyof ReconnectConfig, message: string } | undefined {
-  const duration = (option: 'toleranceWindow' | 'crossingDelay' | 'stateHoldTime' | 'initialDelay' | 'maxDelay', min: 'zero' | 'positive'): { option: keyof ReconnectConfig, message: string } | undefined => {
-    const value = config[option]
-    const ok = typeof value === 'number' && Number.isFinite(value) && value <= MAX_DURATION_MS && (min === 'zero' ? value >= 0 : value > 0)
-    return ok ? undefined : { option, message: `${option} must be a ${min === 'zero' ? 'non-negative' : 'positive'} finite number of ms up to ${MAX_DURATION_MS}, got ${String(value)}` }
-  }
-  return duration('toleranceWindow', 'zero') ??
-    duration('crossingDelay', 'zero') ??
-    duration('stateHoldTime', 'positive') ??
-    duration('initialDelay', 'positive') ??
-    duration('maxDelay', 'positive') ??
-    (config.maxDelay < config.initialDelay ? { option: 'maxDelay', message: `maxDelay (${config.maxDelay}) must not be less than initialDelay (${config.initialDelay})` } : undefined) ??
-    (config.stateHoldTime <= config.toleranceWindow ? { option: 'stateHoldTime', message: `stateHoldTime (${config.stateHoldTime}) must be longer than toleranceWindow (${config.toleranceWindow}), or no attempt is ever made` } : undefined) ??
-    (typeof config.multiplier !== 'number' || !Number.isFinite(config.multiplier) || config.multiplier < 1 ? { option: 'multiplier', message: `multiplier must be a finite number >= 1, got ${String(config.multiplier)}` } : undefined) ??
-    (typeof config.jitter !== 'number' || !(config.jitter >= 0 && config.jitter < 1) ? { option: 'jitter', message: `jitter must be in [0, 1), got ${String(config.jitter)}` } : undefined) ??
-    (!Number.isSafeInteger(config.maxAttempts) || config.maxAttempts < 1 ? { option: 'maxAttempts', message: `maxAttempts must be a positive integer, got ${String(config.maxAttempts)}` } : undefined)
 }
 
 /** A peer-store tag write: `undefined` deletes the tag */

@@ -1,39 +1,24 @@
-import { CAPABILITIES, findService, InvalidArgumentError, InvalidConfigError, registerService, systemClock } from '@holdfast/interface'
-import { isPeerId, serviceCapabilities } from '@libp2p/interface'
+/**
+ * The service: it listens to the node, keeps one entry per watched peer, asks policy.ts what
+ * each fact means, and carries out the answer with its helpers: the one timer (schedule.ts),
+ * the dials (attempts.ts) and the keep-alive tags (keep-alive-tags.ts).
+ */
+
+import { CAPABILITIES, checkPeerId, emit, findService, InvalidArgumentError, registerService } from '@holdfast/interface'
+import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { PARKED_TAG_PREFIX, defaults } from './constants.ts'
-import { DeadlineHeap } from './deadline-heap.ts'
-import { backoffDelay, configProblem, crossingYield, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from './policy.ts'
-import type { HeapItem } from './deadline-heap.ts'
-import type { Reconnector as ReconnectorInterface, ReconnectorComponents, ReconnectorEvents, ReconnectorEventType, ReconnectorInit, ResumeOptions } from './index.ts'
-import type { Input, ReconnectConfig, RemovalReason, TagPlan } from './policy.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, WatermarkConnectionManager } from '@holdfast/interface'
-import type { AbortOptions, CounterGroup, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
-
-/** What the reconnector needs of the holdfast connection manager, when the node has one */
-type DialFn = (peer: PeerId, options: AbortOptions) => Promise<unknown>
-
-interface InFlightDial {
-  readonly controller: AbortController
-  readonly done: Promise<void>
-}
-
-/** One watched peer: connected, or lost and waiting in the deadline heap */
-interface PeerEntry extends HeapItem {
-  readonly peer: PeerId
-  readonly key: string
-  state: 'connected' | 'held' | 'reconnecting'
-  disconnectedAt: number
-  windowEndsAt: number
-  holdDeadline: number
-  /** Infinity while a dial is in flight or none is scheduled (paused) */
-  nextAttemptAt: number
-  /** failed attempts that count toward maxAttempts */
-  attempts: number
-  /** dials made in this outage, reported by `peer:recovered` */
-  dials: number
-  dial?: InFlightDial
-}
+import { Attempts } from './attempts.ts'
+import { configOf } from './config.ts'
+import { KeepAliveTags } from './keep-alive-tags.ts'
+import { connectedEntry, isLost } from './peer-entry.ts'
+import { backoffDelay, crossingYield, hasKeepAliveTag, nextDeadline, transition } from './policy.ts'
+import { Schedule } from './schedule.ts'
+import type { ReconnectorConfig } from './config.ts'
+import type { Reconnector as ReconnectorInterface, ReconnectorComponents, ReconnectorEvents, ReconnectorInit, ResumeOptions } from './index.ts'
+import type { PeerEntry } from './peer-entry.ts'
+import type { Input, RemovalReason } from './policy.ts'
+import type { CleanupBroadcaster, InternalSizes, ReconnectorPeerState, WatermarkConnectionManager } from '@holdfast/interface'
+import type { CounterGroup, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
 
 export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements ReconnectorInterface, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/reconnector'
@@ -41,23 +26,16 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
 
   private readonly components: ReconnectorComponents
   private readonly log: Logger
-  private readonly clock: Clock
-  private readonly random: () => number
-  private readonly config: ReconnectConfig
-  private readonly watchPredicate?: (peer: PeerId) => boolean
-  private readonly dialHook?: DialFn
+  private readonly config: ReconnectorConfig
   private readonly entries = new Map<string, PeerEntry>()
-  private readonly heap = new DeadlineHeap<PeerEntry>()
   /** peers watched with `watch(peer)`: the app's list, kept across stop/start */
   private readonly explicit = new Map<string, PeerId>()
-  private readonly tagWrites = new Set<Promise<void>>()
-  private readonly metrics?: { dials: CounterGroup, removed: CounterGroup, recovered: CounterGroup }
+  private readonly schedule: Schedule
+  private readonly attempts: Attempts
+  private readonly tags: KeepAliveTags
+  private readonly metrics?: { removed: CounterGroup, recovered: CounterGroup }
   private broadcaster?: CleanupBroadcaster
   private protection?: WatermarkConnectionManager
-  private dialFn?: DialFn
-  /** the one clock timer, armed for the top of the heap */
-  private timer?: unknown
-  private timerAt?: number
   private paused = false
   private pausedAt = 0
   private started = false
@@ -70,31 +48,17 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.components = components
     this.log = components.logger.forComponent('holdfast:reconnector')
     this.config = configOf(init)
-    const problem = configProblem(this.config)
-    if (problem !== undefined) {
-      throw new InvalidConfigError(problem.message, problem.option)
-    }
-    for (const option of ['watch', 'dial', 'random'] as const) {
-      if (init[option] !== undefined && typeof init[option] !== 'function') {
-        throw new InvalidConfigError(`${option} must be a function`, option)
-      }
-    }
-    const clock = init.clock ?? systemClock
-    if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
-      throw new InvalidConfigError('clock must have now, setTimeout and clearTimeout', 'clock')
-    }
-    this.clock = clock
-    this.random = init.random ?? Math.random
-    this.watchPredicate = init.watch
-    this.dialHook = init.dial
+    const dials = components.metrics?.registerCounterGroup('holdfast_reconnector_dials_total', { label: 'outcome', help: 'Reconnect attempts, by outcome' })
+    this.schedule = new Schedule(this.config.clock, this.log, this.fire)
+    this.attempts = new Attempts(this.log, { current: this.isCurrent, succeeded: this.attemptSucceeded, failed: this.attemptFailed }, dials)
+    this.tags = new KeepAliveTags(components.peerStore, this.log)
 
     if (components.metrics != null) {
       this.metrics = {
-        dials: components.metrics.registerCounterGroup('holdfast_reconnector_dials_total', { label: 'outcome', help: 'Reconnect attempts, by outcome' }),
         removed: components.metrics.registerCounterGroup('holdfast_reconnector_removed_total', { label: 'reason', help: 'Peers given up on, by reason' }),
         recovered: components.metrics.registerCounterGroup('holdfast_reconnector_recovered_total', { label: 'how', help: 'Held peers that came back, by how' })
       }
-      components.metrics.registerMetric('holdfast_reconnector_held_peers', { help: 'Peers held or reconnecting now', calculate: () => this.heap.size })
+      components.metrics.registerMetric('holdfast_reconnector_held_peers', { help: 'Peers held or reconnecting now', calculate: () => this.schedule.size })
     }
     registerService(components, this)
   }
@@ -108,10 +72,10 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.started = true
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.protection = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
-    const broadcaster = this.broadcaster
-    const connectionManager = this.components.connectionManager
-    this.dialFn = this.dialHook ??
-      (broadcaster != null ? async (peer, options) => broadcaster.dial(peer, options) : async (peer, options) => connectionManager.openConnection(peer, options))
+    const { broadcaster, components: { connectionManager } } = this
+    this.attempts.use(this.config.dial ??
+      (broadcaster != null ? async (peer, options) => broadcaster.dial(peer, options) : async (peer, options) => connectionManager.openConnection(peer, options)))
+    this.schedule.setActive(!this.paused)
 
     const events = this.components.events
     events.addEventListener('peer:connect', this.onPeerConnect)
@@ -120,7 +84,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.nodeListeners = 3
 
     // tags parked by a run that ended without `stop()` (a crash) go back first
-    await this.restoreLeftoverParkedTags()
+    await this.tags.restoreLeftovers()
     // peers connected before we started
     for (const connection of connectionManager.getConnections()) {
       if (!this.entries.has(connection.remotePeer.toString()) && this.isWatched(connection.remotePeer)) {
@@ -136,9 +100,9 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   async beforeStop (): Promise<void> {
     this.removeNodeListeners()
     for (const entry of this.entries.values()) {
-      this.retag(entry.peer, restoreKeepAliveTags)
+      this.tags.restore(entry.peer)
     }
-    await this.tagWritesSettled()
+    await this.tags.settled()
   }
 
   async stop (): Promise<void> {
@@ -148,13 +112,13 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.started = false
     this.removeNodeListeners()
     for (const entry of this.entries.values()) {
-      this.abortDial(entry)
+      this.attempts.abort(entry)
     }
     this.entries.clear()
-    this.heap.clear()
+    this.schedule.clear()
     this.paused = false
-    this.rearm()
-    await this.tagWritesSettled()
+    this.schedule.setActive(false)
+    await this.tags.settled()
   }
 
   private removeNodeListeners (): void {
@@ -167,8 +131,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
 
   // ---------------------------------------------------------------- the API
 
-  state (peer: PeerId): 'connected' | 'held' | 'reconnecting' | 'removed' | undefined {
-    const key = checkPeer(peer).toString()
+  state (peer: PeerId): ReconnectorPeerState | undefined {
+    const key = checkPeerId(peer).toString()
     if (this.removing?.key === key) {
       return 'removed'
     }
@@ -176,7 +140,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   }
 
   watch (peer: PeerId): void {
-    const key = checkPeer(peer).toString()
+    const key = checkPeerId(peer).toString()
     this.explicit.set(key, peer)
     if (this.started && !this.entries.has(key) && this.isConnected(peer)) {
       this.adopt(peer)
@@ -184,7 +148,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   }
 
   unwatch (peer: PeerId): void {
-    const key = checkPeer(peer).toString()
+    const key = checkPeerId(peer).toString()
     this.explicit.delete(key)
     const entry = this.entries.get(key)
     if (entry != null && !this.isWatched(peer)) {
@@ -201,9 +165,9 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       return
     }
     this.paused = true
-    this.pausedAt = this.clock.now()
-    this.rearm()
-    this.log('paused with %d held peers', this.heap.size)
+    this.pausedAt = this.config.clock.now()
+    this.schedule.setActive(false)
+    this.log('paused with %d held peers', this.schedule.size)
   }
 
   resume (opts: ResumeOptions = {}): void {
@@ -213,7 +177,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     if (!this.paused) {
       return
     }
-    const now = this.clock.now()
+    const now = this.config.clock.now()
     const scheduled: Array<[PeerEntry, number]> = []
     for (const entry of this.entries.values()) {
       if (!isLost(entry)) {
@@ -227,31 +191,31 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       entry.state = transition(entry.state, { type: 'retry-now' }).state as PeerEntry['state']
       if (entry.dial == null) {
         // prompt, and spread over the first delay's jitter band so a relay is not hit by a storm
-        const delayMs = backoffDelay(0, this.config, this.random())
+        const delayMs = backoffDelay(0, this.config, this.config.random())
         entry.nextAttemptAt = now + delayMs
         scheduled.push([entry, delayMs])
       }
       entry.due = nextDeadline(entry)?.at ?? entry.holdDeadline
     }
     this.paused = false
-    this.heap.heapify()
-    this.rearm()
+    this.schedule.reorder()
+    this.schedule.setActive(this.started)
     this.log('resumed, %d held peers rescheduled', scheduled.length)
     for (const [entry, delayMs] of scheduled) {
-      this.emit('peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs })
+      emit(this, this.broadcaster, this.log, 'peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs })
     }
   }
 
   async reconnectNow (peer?: PeerId): Promise<void> {
     const targets = peer === undefined
       ? [...this.entries.values()].filter(isLost)
-      : [this.entries.get(checkPeer(peer).toString())].filter(entry => entry != null && isLost(entry)) as PeerEntry[]
+      : [this.entries.get(checkPeerId(peer).toString())].filter(entry => entry != null && isLost(entry)) as PeerEntry[]
     await Promise.all(targets.map(async entry => {
       if (entry.dial != null) {
         return entry.dial.done
       }
       entry.state = 'reconnecting'
-      this.emit('peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs: 0 })
+      emit(this, this.broadcaster, this.log, 'peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs: 0 })
       // a listener may have settled the peer meanwhile
       return this.entries.get(entry.key) === entry && isLost(entry) ? this.attempt(entry) : undefined
     }))
@@ -264,11 +228,11 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     }
     return {
       peers: this.entries.size,
-      held: this.heap.size,
-      timers: this.timer === undefined ? 0 : 1,
+      held: this.schedule.size,
+      timers: this.schedule.timers,
       listeners: 0,
       dials,
-      tagWrites: this.tagWrites.size,
+      tagWrites: this.tags.size,
       watched: this.explicit.size,
       nodeListeners: this.nodeListeners
     }
@@ -318,7 +282,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       if (!this.isWatched(id)) {
         this.apply(entry, { type: 'unwatched' })
       } else if (hasKeepAliveTag(tags)) {
-        this.retag(id, parkKeepAliveTags)
+        this.tags.park(id)
       }
     })
   }
@@ -336,23 +300,10 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
 
   /** Starts watching a connected peer: the app hears `peer:online` once */
   private adopt (peer: PeerId): PeerEntry {
-    const entry: PeerEntry = {
-      peer,
-      key: peer.toString(),
-      state: 'connected',
-      disconnectedAt: 0,
-      windowEndsAt: 0,
-      holdDeadline: 0,
-      nextAttemptAt: Number.POSITIVE_INFINITY,
-      attempts: 0,
-      dials: 0,
-      dial: undefined,
-      due: 0,
-      heapIndex: -1
-    }
+    const entry = connectedEntry(peer)
     this.entries.set(entry.key, entry)
-    this.retag(peer, parkKeepAliveTags)
-    this.emit('peer:online', { peer })
+    this.tags.park(peer)
+    emit(this, this.broadcaster, this.log, 'peer:online', { peer })
     return entry
   }
 
@@ -360,7 +311,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   private apply (entry: PeerEntry, input: Input): void {
     const before = entry.state
     const next = transition(before, input)
-    const now = this.clock.now()
+    const now = this.config.clock.now()
     if (next.removed !== undefined || next.state === 'removed') {
       this.remove(entry, next.removed)
       return
@@ -377,8 +328,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       entry.nextAttemptAt = Number.POSITIVE_INFINITY
       entry.attempts = 0
       entry.dials = 0
-      this.reschedule(entry)
-      this.emit('peer:held', { peer: entry.peer })
+      this.schedule.reschedule(entry)
+      emit(this, this.broadcaster, this.log, 'peer:held', { peer: entry.peer })
     } else if (before === 'held' && next.state === 'reconnecting') {
       const yieldMs = input.type === 'window-passed' ? crossingYield(this.components.peerId.toString(), entry.key, this.config.crossingDelay) : 0
       this.scheduleAttempt(entry, now, yieldMs)
@@ -393,20 +344,22 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     entry.attempts = 0
     entry.dials = 0
     entry.nextAttemptAt = Number.POSITIVE_INFINITY
-    this.heap.delete(entry)
-    this.rearm()
+    this.schedule.delete(entry)
     this.metrics?.recovered.increment({ [how]: true })
-    this.emit('peer:recovered', detail)
+    emit(this, this.broadcaster, this.log, 'peer:recovered', detail)
   }
 
   /** Forgets the peer; with a reason, the app is told it is offline and the broadcaster cleans it up */
   private remove (entry: PeerEntry, reason: RemovalReason | undefined): void {
     this.entries.delete(entry.key)
-    this.heap.delete(entry)
-    this.abortDial(entry)
-    this.rearm()
+    this.schedule.delete(entry)
+    this.attempts.abort(entry)
     // giving up drops the parked keep-alive tags, as libp2p's own reconnect does when it gives up
-    this.retag(entry.peer, reason === 'attempts-exhausted' || reason === 'hold-expired' ? dropParkedTags : restoreKeepAliveTags)
+    if (reason === 'attempts-exhausted' || reason === 'hold-expired') {
+      this.tags.drop(entry.peer)
+    } else {
+      this.tags.restore(entry.peer)
+    }
     if (reason === undefined) {
       return
     }
@@ -414,154 +367,77 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.log('removed %p: %s', entry.peer, reason)
     this.removing = entry
     try {
-      this.emit('peer:removed', { peer: entry.peer, reason })
-      this.emit('peer:offline', { peer: entry.peer })
+      emit(this, this.broadcaster, this.log, 'peer:removed', { peer: entry.peer, reason })
+      emit(this, this.broadcaster, this.log, 'peer:offline', { peer: entry.peer })
     } finally {
       this.removing = undefined
     }
   }
 
   private scheduleAttempt (entry: PeerEntry, from: number, extraMs = 0): void {
-    const delayMs = backoffDelay(entry.attempts, this.config, this.random()) + extraMs
+    const delayMs = backoffDelay(entry.attempts, this.config, this.config.random()) + extraMs
     entry.nextAttemptAt = from + delayMs
-    this.reschedule(entry)
-    this.emit('peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs })
+    this.schedule.reschedule(entry)
+    emit(this, this.broadcaster, this.log, 'peer:reconnecting', { peer: entry.peer, attempt: entry.attempts + 1, delayMs })
   }
 
   /** One dial; its outcome goes through the state machine. Never rejects. */
   private attempt (entry: PeerEntry): Promise<void> {
-    if (entry.dial != null) {
-      return entry.dial.done
+    if (entry.dial == null) {
+      entry.nextAttemptAt = Number.POSITIVE_INFINITY
+      entry.dials++
+      this.schedule.reschedule(entry)
     }
-    const controller = new AbortController()
-    entry.nextAttemptAt = Number.POSITIVE_INFINITY
-    entry.dials++
-    this.reschedule(entry)
-    let dialing: Promise<unknown>
-    try {
-      // called synchronously: the dial starts at the exact deadline of the clock
-      dialing = (this.dialFn as DialFn)(entry.peer, { signal: controller.signal })
-    } catch (err) {
-      dialing = Promise.reject(err)
-    }
-    const done = Promise.resolve(dialing).then(() => {
-      if (this.settleDial(entry, controller, 'success') && isLost(entry)) {
-        // the dial hook connected without libp2p reporting a new peer:connect
-        this.apply(entry, { type: 'connected' })
-      }
-    }, (err: Error) => {
-      if (!this.settleDial(entry, controller, 'failure') || !isLost(entry)) {
-        return
-      }
-      this.log('attempt %d to %p failed - %e', entry.dials, entry.peer, err)
-      if (this.paused) {
-        // the network is down: this failure says nothing about the peer and is not counted
-        return
-      }
-      entry.attempts++
-      const next = transition(entry.state, { type: 'attempt-failed', attempts: entry.attempts, maxAttempts: this.config.maxAttempts })
-      if (next.removed !== undefined) {
-        this.remove(entry, next.removed)
-      } else {
-        this.scheduleAttempt(entry, this.clock.now())
-      }
-    }).catch(err => { this.log.error('handling the attempt to %p failed - %e', entry.peer, err) })
-    entry.dial = { controller, done }
-    return done
+    return this.attempts.start(entry)
   }
 
-  /** True when the outcome still belongs to the peer's current dial (not aborted, not stopped) */
-  private settleDial (entry: PeerEntry, controller: AbortController, outcome: 'success' | 'failure'): boolean {
-    this.metrics?.dials.increment({ [outcome]: true })
-    if (entry.dial?.controller !== controller || this.entries.get(entry.key) !== entry) {
-      return false
+  private readonly isCurrent = (entry: PeerEntry): boolean => this.entries.get(entry.key) === entry
+
+  private readonly attemptSucceeded = (entry: PeerEntry): void => {
+    if (isLost(entry)) {
+      // the dial hook connected without libp2p reporting a new peer:connect
+      this.apply(entry, { type: 'connected' })
     }
-    entry.dial = undefined
-    return true
   }
 
-  private abortDial (entry: PeerEntry): void {
-    const dial = entry.dial
-    entry.dial = undefined
-    dial?.controller.abort()
-  }
-
-  // ---------------------------------------------------------------- the one timer
-
-  /** Puts the peer where its next deadline says in the heap */
-  private reschedule (entry: PeerEntry): void {
-    const deadline = nextDeadline(entry)
-    if (deadline === undefined) {
-      this.heap.delete(entry)
+  private readonly attemptFailed = (entry: PeerEntry, err: Error): void => {
+    if (!isLost(entry)) {
+      return
+    }
+    this.log('attempt %d to %p failed - %e', entry.dials, entry.peer, err)
+    if (this.paused) {
+      // the network is down: this failure says nothing about the peer and is not counted
+      return
+    }
+    entry.attempts++
+    const next = transition(entry.state, { type: 'attempt-failed', attempts: entry.attempts, maxAttempts: this.config.maxAttempts })
+    if (next.removed !== undefined) {
+      this.remove(entry, next.removed)
     } else {
-      entry.due = deadline.at
-      this.heap.upsert(entry)
-    }
-    this.rearm()
-  }
-
-  /** Arms the clock timer for the earliest deadline, if it is not armed for it already */
-  private rearm (): void {
-    const at = !this.started || this.paused ? undefined : this.heap.peek()?.due
-    if (at === this.timerAt && (at === undefined || this.timer !== undefined)) {
-      return
-    }
-    if (this.timer !== undefined) {
-      this.clock.clearTimeout(this.timer)
-    }
-    this.timer = undefined
-    this.timerAt = at
-    if (at !== undefined) {
-      this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, at - this.clock.now()))
+      this.scheduleAttempt(entry, this.config.clock.now())
     }
   }
 
-  private readonly onTimer = (): void => {
-    this.timer = undefined
-    this.timerAt = undefined
-    const now = this.clock.now()
-    // a listener may pause us from inside a deadline: check before taking the next one out
-    while (!this.paused) {
-      const entry = this.heap.popDue(now)
-      if (entry == null) {
-        break
-      }
-      this.guard('a deadline', () => { this.fire(entry) })
-    }
-    this.rearm()
-  }
-
-  private fire (entry: PeerEntry): void {
+  /** A deadline of the peer came: the end of its window, its next attempt or the end of its hold */
+  private readonly fire = (entry: PeerEntry): void => {
     const deadline = nextDeadline(entry)
-    if (deadline === undefined) {
-      return
-    }
-    if (deadline.kind === 'hold') {
+    if (deadline?.kind === 'hold') {
       this.apply(entry, { type: 'hold-expired' })
-    } else if (deadline.kind === 'window') {
+    } else if (deadline?.kind === 'window') {
       this.apply(entry, { type: 'window-passed' })
-    } else {
+    } else if (deadline?.kind === 'attempt') {
       void this.attempt(entry)
     }
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private emit<K extends ReconnectorEventType>(type: K, detail: HoldfastEvents[K]): void {
-    this.safeDispatchEvent(type, { detail })
-    try {
-      this.broadcaster?.publish(type, detail)
-    } catch (err) {
-      this.log.error('publishing %s failed - %e', type, err)
-    }
-  }
-
   private isWatched (peer: PeerId): boolean {
     if (this.explicit.has(peer.toString())) {
       return true
     }
     try {
-      return this.watchPredicate?.(peer) === true || this.protection?.isProtected(peer) === true
+      return this.config.watch?.(peer) === true || this.protection?.isProtected(peer) === true
     } catch (err) {
       this.log.error('deciding whether %p is watched failed - %e', peer, err)
       return false
@@ -571,57 +447,4 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   private isConnected (peer: PeerId): boolean {
     return this.components.connectionManager.getConnections(peer).length > 0
   }
-
-  /** Rewrites the peer's tags by `plan` (park, restore, drop); counted until written */
-  private retag (peer: PeerId, plan: (tags: ReadonlyMap<string, { value: number }>) => TagPlan | undefined): void {
-    const write = (async () => {
-      const record = await this.components.peerStore.get(peer).catch(() => undefined)
-      const tags = record == null ? undefined : plan(record.tags)
-      if (tags !== undefined) {
-        await this.components.peerStore.merge(peer, { tags })
-      }
-    })().catch(err => { this.log.error('rewriting the keep-alive tags of %p failed - %e', peer, err) })
-    this.tagWrites.add(write)
-    void write.finally(() => { this.tagWrites.delete(write) })
-  }
-
-  private async tagWritesSettled (): Promise<void> {
-    while (this.tagWrites.size > 0) {
-      await Promise.all(this.tagWrites)
-    }
-  }
-
-  private async restoreLeftoverParkedTags (): Promise<void> {
-    try {
-      const parked = await this.components.peerStore.all({
-        filters: [peer => [...peer.tags.keys()].some(name => name.startsWith(PARKED_TAG_PREFIX))]
-      })
-      for (const peer of parked) {
-        this.retag(peer.id, restoreKeepAliveTags)
-      }
-      await this.tagWritesSettled()
-    } catch (err) {
-      this.log.error('restoring parked keep-alive tags failed - %e', err)
-    }
-  }
-}
-
-/** The init with every default filled in */
-function configOf (init: ReconnectorInit): ReconnectConfig {
-  const config: ReconnectConfig = { ...defaults }
-  for (const option of Object.keys(defaults) as Array<keyof ReconnectConfig>) {
-    config[option] = init[option] ?? defaults[option]
-  }
-  return config
-}
-
-function isLost (entry: PeerEntry): boolean {
-  return entry.state === 'held' || entry.state === 'reconnecting'
-}
-
-function checkPeer (peer: PeerId): PeerId {
-  if (!isPeerId(peer)) {
-    throw new InvalidArgumentError('peer must be a PeerId', 'peer')
-  }
-  return peer
 }

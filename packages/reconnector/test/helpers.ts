@@ -1,5 +1,5 @@
 import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
-import { createFakeClock, createNode } from '@holdfast/test-utils'
+import { createFakeClock, createNode, onceEvent } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { reconnector } from '../src/index.ts'
 import type { Reconnector, ReconnectorEvents, ReconnectorEventType, ReconnectorInit } from '../src/index.ts'
@@ -32,6 +32,9 @@ export interface Harness {
 }
 
 const TYPES: ReconnectorEventType[] = ['peer:held', 'peer:reconnecting', 'peer:recovered', 'peer:removed', 'peer:online', 'peer:offline']
+
+/** What a started reconnector holds by design: its listeners on the node */
+export const WHILE_STARTED = ['nodeListeners']
 
 /** Fake-time step: small enough that the time a dial failed is known to within it */
 export const STEP_MS = 25
@@ -111,4 +114,18 @@ export async function restart (remote: Remote): Promise<void> {
 
 export function detailsOf<K extends ReconnectorEventType> (h: Harness, type: K): Array<HoldfastEvents[K]> {
   return h.events.filter(e => e.type === type).map(e => e.detail)
+}
+
+/** Stops the remote and resolves once the harness node saw it disconnect */
+export async function goAway (h: Harness, remote: Remote): Promise<void> {
+  const gone = onceEvent(h.node, 'peer:disconnect', p => p.equals(remote.peerId))
+  await remote.node.stop()
+  await gone
+}
+
+/** The remote hangs up on the harness node (it stays reachable) */
+export async function hangUp (h: Harness, remote: Libp2p): Promise<void> {
+  const gone = onceEvent(h.node, 'peer:disconnect', p => p.equals(remote.peerId))
+  await remote.hangUp(h.node.peerId)
+  await gone
 }

@@ -3,8 +3,9 @@ import { expect } from 'aegir/chai'
 import fc from 'fast-check'
 import { KEEP_ALIVE_PREFIX, PARKED_TAG_PREFIX } from '../src/constants.ts'
 import { defaults } from '../src/index.ts'
-import { backoffDelay, configProblem, crossingYield, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from '../src/policy.ts'
-import type { HeldTiming, Input, PeerState, ReconnectConfig } from '../src/policy.ts'
+import { backoffDelay, crossingYield, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from '../src/policy.ts'
+import type { ReconnectConfig } from '../src/config.ts'
+import type { HeldTiming, Input, PeerState } from '../src/policy.ts'
 
 const config = (over: Partial<ReconnectConfig> = {}): ReconnectConfig => ({ ...defaults, ...over })
 const timing = (over: Partial<HeldTiming>): HeldTiming => ({ state: 'held', windowEndsAt: 5_000, nextAttemptAt: Number.POSITIVE_INFINITY, holdDeadline: 30_000, ...over })
@@ -12,7 +13,7 @@ const failed = (attempts: number): Input => ({ type: 'attempt-failed', attempts,
 
 describe('policy', () => {
   describe('backoffDelay / delayBand', () => {
-    it('gives seed 004\'s bands with the defaults: 0.8-1.2, 1.6-2.4, 3.2-4.8, 6.4-9.6, 12.8-19.2 s', () => {
+    it('gives the default bands: 0.8-1.2, 1.6-2.4, 3.2-4.8, 6.4-9.6, 12.8-19.2 s', () => {
       expect([0, 1, 2, 3, 4].map(n => delayBand(n, defaults))).to.deep.equal([
         [800, 1200], [1600, 2400], [3200, 4800], [6400, 9600], [12800, 19200]
       ])
@@ -118,37 +119,6 @@ describe('policy', () => {
         const [ab, ba] = [crossingYield(a, b, delay), crossingYield(b, a, delay)]
         return delay === 0 ? ab === 0 && ba === 0 : ab + ba === delay && (ab === 0 || ba === 0)
       }))
-    })
-  })
-
-  describe('configProblem', () => {
-    const bad: Array<[Partial<ReconnectConfig>, keyof ReconnectConfig]> = [
-      [{ jitter: 1 }, 'jitter'],
-      [{ jitter: -0.1 }, 'jitter'],
-      [{ jitter: Number.NaN }, 'jitter'],
-      [{ maxDelay: 500 }, 'maxDelay'],
-      [{ initialDelay: 0 }, 'initialDelay'],
-      [{ initialDelay: -1 }, 'initialDelay'],
-      [{ stateHoldTime: 0 }, 'stateHoldTime'],
-      [{ stateHoldTime: 5_000 }, 'stateHoldTime'],
-      [{ toleranceWindow: -1 }, 'toleranceWindow'],
-      [{ toleranceWindow: Number.POSITIVE_INFINITY }, 'toleranceWindow'],
-      [{ crossingDelay: -1 }, 'crossingDelay'],
-      [{ crossingDelay: Number.NaN }, 'crossingDelay'],
-      [{ maxAttempts: 0 }, 'maxAttempts'],
-      [{ maxAttempts: 1.5 }, 'maxAttempts'],
-      [{ multiplier: 0.5 }, 'multiplier'],
-      [{ maxDelay: 2 ** 31 }, 'maxDelay']
-    ]
-    for (const [over, option] of bad) {
-      it(`rejects ${JSON.stringify(over)} naming ${option}`, () => {
-        expect(configProblem(config(over))?.option).to.equal(option)
-      })
-    }
-
-    it('accepts the defaults, no window, no jitter and a flat backoff', () => {
-      expect(configProblem(config())).to.equal(undefined)
-      expect(configProblem(config({ toleranceWindow: 0, jitter: 0, multiplier: 1, maxDelay: 1_000 }))).to.equal(undefined)
     })
   })
 

@@ -4,8 +4,9 @@ import { seededRandom } from '@holdfast/test-utils'
 import { serviceCapabilities } from '@libp2p/interface'
 import { expect } from 'aegir/chai'
 import { PARKED_TAG_PREFIX } from '../src/constants.ts'
-import { defaults, delayBand, reconnector } from '../src/index.ts'
-import { createHarness, createRemote, detailsOf, restart, STEP_MS } from './helpers.ts'
+import { defaults, reconnector } from '../src/index.ts'
+import { delayBand } from '../src/policy.ts'
+import { createHarness, createRemote, detailsOf, goAway, hangUp, restart, STEP_MS, WHILE_STARTED } from './helpers.ts'
 import type { Harness, Remote } from './helpers.ts'
 import type { HoldfastEvent } from '@holdfast/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -14,20 +15,6 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 const untilAborted = async (signal: AbortSignal): Promise<never> => new Promise((_resolve, reject) => {
   signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
 })
-
-/** Stops the remote and resolves once the harness node saw it disconnect */
-async function goAway (h: Harness, remote: Remote): Promise<void> {
-  const gone = onceEvent(h.node, 'peer:disconnect', p => p.equals(remote.peerId))
-  await remote.node.stop()
-  await gone
-}
-
-/** The remote hangs up on the harness node (it stays reachable) */
-async function hangUp (h: Harness, remote: Libp2p): Promise<void> {
-  const gone = onceEvent(h.node, 'peer:disconnect', p => p.equals(remote.peerId))
-  await remote.hangUp(h.node.peerId)
-  await gone
-}
 
 /** Each attempt's delay, from the end of the window (first) or the previous failure (others) */
 function attemptDelays (h: Harness, peer: PeerId, heldAt: number, window: number): number[] {
@@ -173,7 +160,7 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
     expect(await cleaned).to.equal('reconnect-gave-up')
     expect(await tracked).to.equal('ConnectionClosedError:reconnect-gave-up')
     expect(h.node.services.reconnector.state(b.peerId)).to.equal(undefined)
-    expectNoLeaks(h.node.services.reconnector, ['watched', 'nodeListeners'])
+    expectNoLeaks(h.node.services.reconnector, ['watched', ...WHILE_STARTED])
     expect(h.clock.countTimers()).to.equal(0)
     // and nothing more happens
     await h.advance(1_000)
@@ -195,7 +182,7 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
     expect(h.dialsTo(b.peerId)).to.have.lengthOf(4)
     expect(detailsOf(h, 'peer:removed')).to.deep.equal([{ peer: b.peerId, reason: 'hold-expired' }])
     expect(h.events.find(e => e.type === 'peer:removed')?.at).to.equal(heldAt + defaults.stateHoldTime)
-    expectNoLeaks(h.node.services.reconnector, ['watched', 'nodeListeners'])
+    expectNoLeaks(h.node.services.reconnector, ['watched', ...WHILE_STARTED])
   })
 
   it('paused: no dial however long, hold frozen; resume: one attempt per held peer inside the first band', async () => {
