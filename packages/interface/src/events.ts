@@ -77,7 +77,8 @@ export interface HoldfastEvents {
   'peer:held': { peer: PeerId }
   'peer:reconnecting': { peer: PeerId, attempt: number, delayMs: number }
   'peer:recovered': { peer: PeerId, downtimeMs: number, attempts: number, how: 'returned' | 'reconnected' }
-  'peer:removed': { peer: PeerId, reason: 'attempts-exhausted' | 'hold-expired' | 'unwatched' }
+  /** `cleaned-up`: a cleanup for `user-logout`, `app-terminating` or `manual` let go of the peer */
+  'peer:removed': { peer: PeerId, reason: 'attempts-exhausted' | 'hold-expired' | 'unwatched' | 'cleaned-up' }
   'peer:online': { peer: PeerId }
   'peer:offline': { peer: PeerId }
 

@@ -234,6 +234,23 @@ describe('default processor on real nodes (real broadcaster and reconnector, fak
     expectNoLeaks(a.services.network)
   })
 
+  it('a logout lets go of the watched peers: the reconnector removes them, and the restore after it does not bring them back', async () => {
+    const a = await supervised()
+    const b = await plain()
+    a.services.reconnector.watch(b.peerId)
+    await connect(a, b)
+    const removed: string[] = []
+    a.services.reconnector.addEventListener('peer:removed', ({ detail }) => { removed.push(detail.reason) })
+
+    expect(await act(a.services.network.cleanupConnections('user-logout'))).to.include({ success: true })
+    expect(removed).to.deep.equal(['cleaned-up'])
+    expect(a.services.reconnector.state(b.peerId)).to.equal(undefined)
+    expect(await act(a.services.network.networkPathChanged(snap(1, 'available', { wifi: true })))).to.include({ success: true })
+    await clock.tickAsync(20_000) // past the window and every first attempt: none is made
+    expect(a.services.reconnector.held()).to.deep.equal([])
+    expect(a.getConnections(b.peerId)).to.have.length(0)
+  })
+
   it('force-reconnect closes everything, then re-dials the relays and retries the held peers at once', async () => {
     const a = await supervised()
     const [relay, b] = [await plain(), await plain()]

@@ -50,7 +50,9 @@
  * Which peers are held: protected peers of the holdfast connection manager (when the node has
  * one), the peers `watch(peer)` was called for, and those the `watch` predicate of the init
  * accepts (a realm passes its members here). libp2p's own keep-alive reconnect is kept off those
- * peers: see the README.
+ * peers: see the README. A peer the app lets go of through the cleanup broadcaster (a cleanup
+ * for `user-logout`, `app-terminating` or a `manual` cleanup of that peer) is removed rather
+ * than reconnected; every other drop is held.
  */
 
 import { Reconnector as ReconnectorClass } from './reconnector.ts'

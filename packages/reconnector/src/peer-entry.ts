@@ -24,6 +24,8 @@ export interface PeerEntry extends HeapItem {
   /** dials made in this outage, reported by `peer:recovered` */
   dials: number
   dial?: InFlightDial
+  /** a cleanup let go of the connected peer: its disconnect removes it instead of holding it */
+  released: boolean
 }
 
 /** A connected peer, just adopted */
@@ -39,6 +41,7 @@ export function connectedEntry (peer: PeerId): PeerEntry {
     attempts: 0,
     dials: 0,
     dial: undefined,
+    released: false,
     due: 0,
     heapIndex: -1
   }

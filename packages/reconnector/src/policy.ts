@@ -4,7 +4,7 @@
  */
 
 import { KEEP_ALIVE_PREFIX, PARKED_TAG_PREFIX } from './constants.ts'
-import type { HoldfastEvents } from '@holdfast/interface'
+import type { CleanupReason, HoldfastEvents } from '@holdfast/interface'
 
 export type PeerState = 'connected' | 'held' | 'reconnecting' | 'removed'
 export type RemovalReason = HoldfastEvents['peer:removed']['reason']
@@ -83,13 +83,16 @@ export function nextDeadline (timing: HeldTiming): { at: number, kind: DeadlineK
 /** What happened to a watched peer */
 export type Input =
   | { type: 'connected' }
-  | { type: 'disconnected' }
+  /** `released`: a cleanup let go of the peer while it was connected */
+  | { type: 'disconnected', released?: boolean }
   | { type: 'window-passed' }
   /** `resume()` or `reconnectNow()`: the window is skipped */
   | { type: 'retry-now' }
   | { type: 'attempt-failed', attempts: number, maxAttempts: number }
   | { type: 'hold-expired' }
   | { type: 'unwatched' }
+  /** a cleanup of the peer let go of it (see `releasesPeer`) */
+  | { type: 'released' }
 
 export interface Transition {
   state: PeerState
@@ -99,6 +102,8 @@ export interface Transition {
   recovered?: boolean
   /** the stable presence the app should now be told about */
   presence?: 'online' | 'offline'
+  /** a connected peer a cleanup let go of: its disconnect removes it instead of holding it */
+  releaseOnDisconnect?: boolean
 }
 
 /**
@@ -120,7 +125,12 @@ const RULES: { [T in Input['type']]: (state: PeerState | undefined, lost: boolea
     }
     return state === 'connected' ? { state } : { state: 'connected', presence: 'online' }
   },
-  disconnected: (state) => state === 'connected' ? { state: 'held' } : undefined,
+  disconnected: (state, _lost, input) => {
+    if (state !== 'connected') {
+      return undefined
+    }
+    return input.released === true ? { state: 'removed', removed: 'cleaned-up', presence: 'offline' } : { state: 'held' }
+  },
   'window-passed': (state) => state === 'held' ? { state: 'reconnecting' } : undefined,
   'retry-now': (_state, lost) => lost ? { state: 'reconnecting' } : undefined,
   'attempt-failed': (state, _lost, input) => {
@@ -131,7 +141,20 @@ const RULES: { [T in Input['type']]: (state: PeerState | undefined, lost: boolea
   },
   'hold-expired': (_state, lost) => lost ? { state: 'removed', removed: 'hold-expired', presence: 'offline' } : undefined,
   // a connected peer is simply forgotten: it is not offline, the app stops hearing about it
-  unwatched: (_state, lost) => lost ? { state: 'removed', removed: 'unwatched', presence: 'offline' } : { state: 'removed' }
+  unwatched: (_state, lost) => lost ? { state: 'removed', removed: 'unwatched', presence: 'offline' } : { state: 'removed' },
+  // a connected peer goes when its connections, which the cleanup closes, are gone
+  released: (state, lost) => lost ? { state: 'removed', removed: 'cleaned-up', presence: 'offline' } : state === 'connected' ? { state, releaseOnDisconnect: true } : undefined
+}
+
+/**
+ * Whether a cleanup of a peer for `reason` means the app let go of it: the user logged out,
+ * the app is closing, or the app cleaned up this one peer on purpose. Such a peer is removed
+ * rather than held and reconnected. Every other cleanup (the peer disconnected, the network
+ * went away, a path or a connection is being re-made) is what the reconnector is there to
+ * bridge, and a shutdown is left to `stop()`.
+ */
+export function releasesPeer (reason: CleanupReason): boolean {
+  return reason === 'user-logout' || reason === 'app-terminating' || reason === 'manual'
 }
 
 /** A peer-store tag write: `undefined` deletes the tag */

@@ -4,20 +4,20 @@
  * the dials (attempts.ts) and the keep-alive tags (keep-alive-tags.ts).
  */
 
-import { CAPABILITIES, checkPeerId, emit, findService, InvalidArgumentError, registerService } from '@holdfast/interface'
+import { CAPABILITIES, CLEANUP_ORDER, checkPeerId, emit, findService, InvalidArgumentError, registerService } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { Attempts } from './attempts.ts'
 import { configOf } from './config.ts'
 import { KeepAliveTags } from './keep-alive-tags.ts'
 import { connectedEntry, isLost } from './peer-entry.ts'
-import { backoffDelay, crossingYield, hasKeepAliveTag, nextDeadline, transition } from './policy.ts'
+import { backoffDelay, crossingYield, hasKeepAliveTag, nextDeadline, releasesPeer, transition } from './policy.ts'
 import { Schedule } from './schedule.ts'
 import type { ReconnectorConfig } from './config.ts'
 import type { Reconnector as ReconnectorInterface, ReconnectorComponents, ReconnectorEvents, ReconnectorInit, ResumeOptions } from './index.ts'
 import type { PeerEntry } from './peer-entry.ts'
 import type { Input, RemovalReason } from './policy.ts'
-import type { CleanupBroadcaster, InternalSizes, ReconnectorPeerState, WatermarkConnectionManager } from '@holdfast/interface'
+import type { CleanupBroadcaster, CleanupReason, InternalSizes, ReconnectorPeerState, WatermarkConnectionManager } from '@holdfast/interface'
 import type { CounterGroup, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
 
 export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements ReconnectorInterface, Startable {
@@ -36,6 +36,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   private readonly metrics?: { removed: CounterGroup, recovered: CounterGroup }
   private broadcaster?: CleanupBroadcaster
   private protection?: WatermarkConnectionManager
+  /** removes the reconnector's layer from the broadcaster's cleanup chain */
+  private leaveCleanup?: () => void
   private paused = false
   private pausedAt = 0
   private started = false
@@ -75,6 +77,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     const { broadcaster, components: { connectionManager } } = this
     this.attempts.use(this.config.dial ??
       (broadcaster != null ? async (peer, options) => broadcaster.dial(peer, options) : async (peer, options) => connectionManager.openConnection(peer, options)))
+    this.leaveCleanup = broadcaster?.onCleanup('reconnector', CLEANUP_ORDER.reconnector, this.onCleanup)
     this.schedule.setActive(!this.paused)
 
     const events = this.components.events
@@ -111,6 +114,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     }
     this.started = false
     this.removeNodeListeners()
+    this.leaveCleanup?.()
+    this.leaveCleanup = undefined
     for (const entry of this.entries.values()) {
       this.attempts.abort(entry)
     }
@@ -234,11 +239,12 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       dials,
       tagWrites: this.tags.size,
       watched: this.explicit.size,
-      nodeListeners: this.nodeListeners
+      nodeListeners: this.nodeListeners,
+      cleanupLayers: this.leaveCleanup == null ? 0 : 1
     }
   }
 
-  // ---------------------------------------------------------------- libp2p events
+  // ---------------------------------------------------------------- what the node and the broadcaster say
 
   private readonly onPeerConnect = (event: CustomEvent<PeerId>): void => {
     this.guard('peer:connect', () => {
@@ -263,7 +269,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       }
       const entry = this.entries.get(peer.toString()) ?? (this.isWatched(peer) ? this.adopt(peer) : undefined)
       if (entry != null) {
-        this.apply(entry, { type: 'disconnected' })
+        this.apply(entry, { type: 'disconnected', released: entry.released })
       }
     })
   }
@@ -285,6 +291,14 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
         this.tags.park(id)
       }
     })
+  }
+
+  /** The reconnector's layer of the broadcaster's cleanup chain: a cleanup that lets go of the peer removes it */
+  private readonly onCleanup = (peer: PeerId, reason: CleanupReason): void => {
+    const entry = this.entries.get(peer.toString())
+    if (entry != null && releasesPeer(reason)) {
+      this.apply(entry, { type: 'released' })
+    }
   }
 
   /** A throwing listener would become an uncaughtException in libp2p's event target */
@@ -317,6 +331,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       return
     }
     entry.state = next.state
+    entry.released ||= next.releaseOnDisconnect === true
     if (next.recovered === true) {
       this.recovered(entry, now)
       return
@@ -354,11 +369,12 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.entries.delete(entry.key)
     this.schedule.delete(entry)
     this.attempts.abort(entry)
-    // giving up drops the parked keep-alive tags, as libp2p's own reconnect does when it gives up
-    if (reason === 'attempts-exhausted' || reason === 'hold-expired') {
-      this.tags.drop(entry.peer)
-    } else {
+    // letting go drops the parked keep-alive tags, as libp2p's own reconnect does when it gives
+    // up: restoring them would let libp2p redial a peer the reconnector no longer wants
+    if (reason === undefined || reason === 'unwatched') {
       this.tags.restore(entry.peer)
+    } else {
+      this.tags.drop(entry.peer)
     }
     if (reason === undefined) {
       return

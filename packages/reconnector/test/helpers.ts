@@ -33,8 +33,8 @@ export interface Harness {
 
 const TYPES: ReconnectorEventType[] = ['peer:held', 'peer:reconnecting', 'peer:recovered', 'peer:removed', 'peer:online', 'peer:offline']
 
-/** What a started reconnector holds by design: its listeners on the node */
-export const WHILE_STARTED = ['nodeListeners']
+/** What a started reconnector holds by design: its listeners on the node and its layer of the broadcaster's cleanup chain */
+export const WHILE_STARTED = ['nodeListeners', 'cleanupLayers']
 
 /** Fake-time step: small enough that the time a dial failed is known to within it */
 export const STEP_MS = 25

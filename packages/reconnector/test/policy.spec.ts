@@ -3,9 +3,10 @@ import { expect } from 'aegir/chai'
 import fc from 'fast-check'
 import { KEEP_ALIVE_PREFIX, PARKED_TAG_PREFIX } from '../src/constants.ts'
 import { defaults } from '../src/index.ts'
-import { backoffDelay, crossingYield, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, restoreKeepAliveTags, transition } from '../src/policy.ts'
+import { backoffDelay, crossingYield, delayBand, dropParkedTags, hasKeepAliveTag, nextDeadline, parkKeepAliveTags, releasesPeer, restoreKeepAliveTags, transition } from '../src/policy.ts'
 import type { ReconnectConfig } from '../src/config.ts'
 import type { HeldTiming, Input, PeerState } from '../src/policy.ts'
+import type { CleanupReason } from '@holdfast/interface'
 
 const config = (over: Partial<ReconnectConfig> = {}): ReconnectConfig => ({ ...defaults, ...over })
 const timing = (over: Partial<HeldTiming>): HeldTiming => ({ state: 'held', windowEndsAt: 5_000, nextAttemptAt: Number.POSITIVE_INFINITY, holdDeadline: 30_000, ...over })
@@ -85,7 +86,13 @@ describe('policy', () => {
       ['reconnecting', { type: 'hold-expired' }, { state: 'removed', removed: 'hold-expired', presence: 'offline' }],
       ['connected', { type: 'hold-expired' }, { state: 'connected' }],
       ['reconnecting', { type: 'unwatched' }, { state: 'removed', removed: 'unwatched', presence: 'offline' }],
-      ['connected', { type: 'unwatched' }, { state: 'removed' }]
+      ['connected', { type: 'unwatched' }, { state: 'removed' }],
+      ['held', { type: 'released' }, { state: 'removed', removed: 'cleaned-up', presence: 'offline' }],
+      ['reconnecting', { type: 'released' }, { state: 'removed', removed: 'cleaned-up', presence: 'offline' }],
+      ['connected', { type: 'released' }, { state: 'connected', releaseOnDisconnect: true }],
+      ['connected', { type: 'disconnected', released: true }, { state: 'removed', removed: 'cleaned-up', presence: 'offline' }],
+      ['held', { type: 'disconnected', released: true }, { state: 'held' }],
+      [undefined, { type: 'released' }, { state: 'removed' }]
     ]
     for (const [state, input, expected] of cases) {
       it(`${String(state)} + ${input.type}${input.type === 'attempt-failed' ? ` (${input.attempts}/5)` : ''} -> ${expected.state}`, () => {
@@ -94,7 +101,7 @@ describe('policy', () => {
     }
 
     it('never tells the app offline except on a removal, and never online on a recovery', () => {
-      const inputs: Input[] = [{ type: 'connected' }, { type: 'disconnected' }, { type: 'window-passed' }, { type: 'retry-now' }, failed(1), failed(5), { type: 'hold-expired' }, { type: 'unwatched' }]
+      const inputs: Input[] = [{ type: 'connected' }, { type: 'disconnected' }, { type: 'disconnected', released: true }, { type: 'window-passed' }, { type: 'retry-now' }, failed(1), failed(5), { type: 'hold-expired' }, { type: 'unwatched' }, { type: 'released' }]
       fc.assert(fc.property(fc.array(fc.constantFrom(...inputs), { maxLength: 40 }), (script) => {
         let state: PeerState | undefined
         for (const input of script) {
@@ -109,6 +116,28 @@ describe('policy', () => {
         }
         return true
       }))
+    })
+  })
+
+  describe('releasesPeer', () => {
+    it('lets go of the peer when the app does (logout, closing, a manual cleanup), and bridges every other cleanup', () => {
+      const cases: Array<[CleanupReason, boolean]> = [
+        ['user-logout', true],
+        ['app-terminating', true],
+        ['manual', true],
+        ['peer-disconnected', false],
+        ['network-offline', false],
+        ['restart-failed', false],
+        ['reconnect-gave-up', false],
+        ['shutdown', false],
+        ['manual-reset', false],
+        ['stale-connection-suspected', false],
+        ['network-path-changed', false],
+        ['long-background', false],
+        ['probe-failed', false],
+        ['manual-reconnect', false]
+      ]
+      expect(cases.map(([reason]) => [reason, releasesPeer(reason)])).to.deep.equal(cases)
     })
   })
 
