@@ -28,6 +28,11 @@ export interface ReconnectorConfig extends ReconnectConfig {
 }
 
 export function configOf (init: ReconnectorInit): ReconnectorConfig {
+  return { ...numbersOf(init), ...hooksOf(init) }
+}
+
+/** the options listed in `defaults`, each checked alone, then against each other */
+function numbersOf (init: ReconnectorInit): ReconnectConfig {
   const config: ReconnectConfig = {
     toleranceWindow: checkDuration(init.toleranceWindow ?? defaults.toleranceWindow, 'toleranceWindow', 'config', { allowZero: true }),
     crossingDelay: checkDuration(init.crossingDelay ?? defaults.crossingDelay, 'crossingDelay', 'config', { allowZero: true }),
@@ -50,6 +55,11 @@ export function configOf (init: ReconnectorInit): ReconnectorConfig {
   if (config.stateHoldTime <= config.toleranceWindow) {
     throw new InvalidConfigError(`stateHoldTime (${config.stateHoldTime}) must be longer than toleranceWindow (${config.toleranceWindow}), or no attempt is ever made`, 'stateHoldTime')
   }
+  return config
+}
+
+/** the functions and the clock */
+function hooksOf (init: ReconnectorInit): Omit<ReconnectorConfig, keyof ReconnectConfig> {
   for (const option of ['watch', 'dial', 'random'] as const) {
     if (init[option] !== undefined && typeof init[option] !== 'function') {
       throw new InvalidConfigError(`${option} must be a function`, option)
@@ -60,7 +70,6 @@ export function configOf (init: ReconnectorInit): ReconnectorConfig {
     throw new InvalidConfigError('clock must have now, setTimeout and clearTimeout', 'clock')
   }
   return {
-    ...config,
     clock,
     random: init.random ?? Math.random,
     ...(init.watch === undefined ? {} : { watch: init.watch }),

@@ -142,8 +142,13 @@ const RULES: { [T in Input['type']]: (state: PeerState | undefined, lost: boolea
   'hold-expired': (_state, lost) => lost ? { state: 'removed', removed: 'hold-expired', presence: 'offline' } : undefined,
   // a connected peer is simply forgotten: it is not offline, the app stops hearing about it
   unwatched: (_state, lost) => lost ? { state: 'removed', removed: 'unwatched', presence: 'offline' } : { state: 'removed' },
-  // a connected peer goes when its connections, which the cleanup closes, are gone
-  released: (state, lost) => lost ? { state: 'removed', removed: 'cleaned-up', presence: 'offline' } : state === 'connected' ? { state, releaseOnDisconnect: true } : undefined
+  released: (state, lost) => {
+    if (lost) {
+      return { state: 'removed', removed: 'cleaned-up', presence: 'offline' }
+    }
+    // a connected peer goes when its connections, which the cleanup closes, are gone
+    return state === 'connected' ? { state, releaseOnDisconnect: true } : undefined
+  }
 }
 
 /**

@@ -12,20 +12,13 @@ import type { Logger } from '@libp2p/interface'
 
 export class Schedule {
   private readonly heap = new DeadlineHeap<PeerEntry>()
-  private readonly clock: Clock
-  private readonly log: Logger
-  /** called for each peer whose deadline came, in deadline order */
-  private readonly fire: (entry: PeerEntry) => void
   private timer?: unknown
   private timerAt?: number
   /** started and not paused: only then is the timer armed */
   private active = false
 
-  constructor (clock: Clock, log: Logger, fire: (entry: PeerEntry) => void) {
-    this.clock = clock
-    this.log = log
-    this.fire = fire
-  }
+  /** `fire` is called for each peer whose deadline came, in deadline order */
+  constructor (private readonly clock: Clock, private readonly log: Logger, private readonly fire: (entry: PeerEntry) => void) {}
 
   /** the peers waiting for a deadline */
   get size (): number {

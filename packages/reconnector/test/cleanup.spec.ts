@@ -4,11 +4,11 @@
  * of holding it, while a cleanup that re-makes a connection is bridged like any disconnect.
  */
 
-import { connect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { connect, expectNoLeaks, onceEvent } from '@holdfast/test-utils'
 import { expect } from 'aegir/chai'
 import { PARKED_TAG_PREFIX } from '../src/constants.ts'
 import { defaults } from '../src/index.ts'
-import { createHarness, createRemote, detailsOf, hangUp, WHILE_STARTED } from './helpers.ts'
+import { createHarness, createRemote, detailsOf, hangUp, stopAndCheck, WHILE_STARTED } from './helpers.ts'
 import type { Harness, Remote } from './helpers.ts'
 import type { CleanupBroadcaster } from '@holdfast/interface'
 import type { PeerId } from '@libp2p/interface'
@@ -58,12 +58,7 @@ describe('reconnector and the cleanup broadcaster\'s chain (real nodes, fake tim
   }
 
   afterEach(async () => {
-    await stopAll(remotes.map(r => r.node))
-    if (harness != null) {
-      await harness.node.stop()
-      expectNoLeaks(harness.node.services.reconnector, ['watched'])
-      expect(harness.clock.countTimers()).to.equal(0)
-    }
+    await stopAndCheck(harness, remotes.map(r => r.node))
     harness = undefined
     remotes = []
   })

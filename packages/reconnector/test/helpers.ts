@@ -1,6 +1,7 @@
 import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
-import { createFakeClock, createNode, onceEvent } from '@holdfast/test-utils'
+import { createFakeClock, createNode, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { expect } from 'aegir/chai'
 import { reconnector } from '../src/index.ts'
 import type { Reconnector, ReconnectorEvents, ReconnectorEventType, ReconnectorInit } from '../src/index.ts'
 import type { CleanupBroadcaster, HoldfastEvents } from '@holdfast/interface'
@@ -128,4 +129,14 @@ export async function hangUp (h: Harness, remote: Libp2p): Promise<void> {
   const gone = onceEvent(h.node, 'peer:disconnect', p => p.equals(remote.peerId))
   await remote.hangUp(h.node.peerId)
   await gone
+}
+
+/** Stops `nodes`, then the harness node: after the stop nothing is left but the app's explicit watch list */
+export async function stopAndCheck (h: Harness | undefined, nodes: Libp2p[]): Promise<void> {
+  await stopAll(nodes)
+  if (h != null) {
+    await h.node.stop()
+    expectNoLeaks(h.node.services.reconnector, ['watched'])
+    expect(h.clock.countTimers()).to.equal(0)
+  }
 }
