@@ -1,26 +1,23 @@
 /**
  * The browser adapter in a real Chromium (Debian's `chromium` package, driven by
- * playwright-core). A Node test: it bundles the package for the browser with esbuild (which
- * also proves the bundle has no Node import: package.json's `browser` field swaps the Node
- * adapter out), serves it from 127.0.0.1, and drives the page: offline and back online with
- * `context.setOffline`, and to the background and back by navigating away and returning
- * through the back/forward cache (headless Chromium keeps a lone page visible otherwise).
+ * playwright-core, through test-utils' browser harness). A Node test: the harness bundles the
+ * package for the browser with esbuild (which also proves the bundle has no Node import:
+ * package.json's `browser` field swaps the Node adapter out) and serves it from 127.0.0.1;
+ * the test drives the page: offline and back online with `context.setOffline`, and to the
+ * background and back by navigating away and returning through the back/forward cache
+ * (headless Chromium keeps a lone page visible otherwise).
  */
 
-import { existsSync } from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startBrowserHarness } from '@holdfast/test-utils/browser'
 import { expect } from 'aegir/chai'
-import { build } from 'esbuild'
-import { chromium } from 'playwright-core'
 import type { NetworkEvent, NetworkSnapshot, RecoveryAction } from '@holdfast/interface'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { BrowserHarness } from '@holdfast/test-utils/browser'
+import type { BrowserContext, Page } from 'playwright-core'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-/** the package root, from dist/test/ */
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** the page imports the package by its name, from the package's own folder */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 /** What the page records (window.__seen) */
 interface Seen {
@@ -66,51 +63,28 @@ seen.ready = true
 `
 
 describe('browser adapter in a real Chromium (playwright-core, Debian chromium)', function () {
-  let server: http.Server
+  let harness: BrowserHarness | undefined
   let base: string
   let bundle: string
-  let browser: Browser | undefined
   let context: BrowserContext
   let page: Page
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`No Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH. CI installs it; this test does not skip.`)
-    }
-    const result = await build({
-      stdin: { contents: PAGE_ENTRY, resolveDir: PACKAGE_ROOT, loader: 'js', sourcefile: 'page.js' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent'
-    })
-    bundle = result.outputFiles[0].text
-    server = http.createServer((req, res) => {
-      if (req.url === '/bundle.js') {
-        res.setHeader('content-type', 'text/javascript')
-        res.end(bundle)
-        return
-      }
-      res.setHeader('content-type', 'text/html')
-      res.end(req.url === '/' ? '<!doctype html><html><body><script type="module" src="/bundle.js"></script></body></html>' : '<!doctype html><html><body>elsewhere</body></html>')
-    })
-    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    // playwright turns the back/forward cache off by default; the background test needs it
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, ignoreDefaultArgs: ['--disable-back-forward-cache'] })
+    // the background test leaves the page and comes back through the back/forward cache
+    harness = await startBrowserHarness({ entry: PAGE_ENTRY, resolveDir: PACKAGE_ROOT, backForwardCache: true })
+    base = harness.url
+    bundle = harness.bundle
   })
 
   after(async () => {
-    await browser?.close()
-    server?.close()
+    await harness?.close()
   })
 
   beforeEach(async () => {
-    if (browser == null) {
+    if (harness == null) {
       throw new Error('Chromium did not start')
     }
-    context = await browser.newContext()
+    context = await harness.browser.newContext()
     page = await context.newPage()
     await page.goto(`${base}/`)
     await page.waitForFunction(() => (window as unknown as { __seen?: Seen }).__seen?.ready === true)

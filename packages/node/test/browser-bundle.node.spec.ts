@@ -1,34 +1,30 @@
 /**
  * The browser build of `@holdfast/node` in a real Chromium (Debian's `chromium` package, driven by
- * playwright-core; never a downloaded browser). A Node test: it bundles an entry importing
- * `createHoldfastNode` from '@holdfast/node' with esbuild for the browser (package.json's
- * `browser` field swaps transports.js for transports.browser.js, so no TCP), serves it from
- * 127.0.0.1, and in the same process runs a realm relay (WebSockets only) and a Node member.
- * The page's node knows only the PSK and the relay's address.
+ * playwright-core through test-utils' browser harness; never a downloaded browser). A Node test:
+ * the harness bundles an entry importing `createHoldfastNode` from '@holdfast/node' with esbuild
+ * for the browser (package.json's `browser` field swaps transports.js for transports.browser.js,
+ * so no TCP) and serves it from 127.0.0.1; in the same process run a realm relay (WebSockets
+ * only) and a Node member. The page's node knows only the PSK and the relay's address.
  */
 
-import { existsSync } from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { startBrowserHarness } from '@holdfast/test-utils/browser'
 import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { build } from 'esbuild'
-import { chromium } from 'playwright-core'
 import { createHoldfastNode } from '../src/index.ts'
 import { connectionGater } from '../src/transports.browser.ts'
 import { ECHO } from './fixtures/browser-member.ts'
 import type { HoldfastRealmNode } from '../src/index.ts'
 import type { BrowserReport } from './fixtures/browser-member.ts'
 import type { HoldfastEvents } from '@holdfast/interface'
+import type { BrowserHarness } from '@holdfast/test-utils/browser'
 import type { PeerId } from '@libp2p/interface'
 import type { Metafile } from 'esbuild'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 /** aegir runs the specs from test/ as TypeScript */
 const TEST_DIR = path.dirname(fileURLToPath(import.meta.url))
 const PACKAGE_ROOT = path.resolve(TEST_DIR, '..')
@@ -85,10 +81,9 @@ async function echo (node: HoldfastRealmNode, peer: PeerId, text: string): Promi
 }
 
 describe('the browser bundle in a real Chromium (esbuild, playwright-core, Debian chromium), joining a realm through a Node relay over WebSockets', function () {
-  let server: http.Server | undefined
+  let harness: BrowserHarness | undefined
   let bundle: string
   let metafile: Metafile
-  let browser: Browser | undefined
   let page: Page
   let nodes: HoldfastRealmNode[] = []
   /** what the page reported (window.holdfastReport), and the waiters on it */
@@ -107,48 +102,24 @@ describe('the browser bundle in a real Chromium (esbuild, playwright-core, Debia
   })
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`No Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH. CI installs it; this test does not skip.`)
-    }
-    const result = await build({
-      stdin: { contents: PAGE_ENTRY, resolveDir: TEST_DIR, loader: 'js', sourcefile: 'page.js' },
-      absWorkingDir: PACKAGE_ROOT,
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent'
-    })
-    bundle = result.outputFiles[0].text
-    metafile = result.metafile
-    server = http.createServer((req, res) => {
-      if (req.url === '/bundle.js') {
-        res.setHeader('content-type', 'text/javascript')
-        res.end(bundle)
-        return
-      }
-      res.setHeader('content-type', 'text/html')
-      res.end('<!doctype html><html><body><script type="module" src="/bundle.js"></script></body></html>')
-    })
-    await new Promise<void>(resolve => { server?.listen(0, '127.0.0.1', resolve) })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
-    page = await browser.newPage()
+    harness = await startBrowserHarness({ entry: PAGE_ENTRY, resolveDir: TEST_DIR, workingDir: PACKAGE_ROOT })
+    bundle = harness.bundle
+    metafile = harness.metafile
+    page = await harness.browser.newPage()
     await page.exposeFunction('holdfastReport', (report: BrowserReport) => {
       reports.push(report)
       const woken = waiters
       waiters = []
       woken.forEach(wake => { wake() })
     })
-    await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`)
+    await page.goto(`${harness.url}/`)
     await page.waitForFunction(() => window.browserMember != null)
   })
 
   after(async () => {
     await stopAll(nodes)
     nodes = []
-    await browser?.close()
-    server?.close()
+    await harness?.close()
   })
 
   it('bundles for the browser: transports.browser.js in, @libp2p/tcp and node: builtins out', () => {
