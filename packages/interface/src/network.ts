@@ -1,4 +1,4 @@
-/** Platform network and app-lifecycle types, shared because events carry them. */
+/** Platform network and app-lifecycle types of the network supervisor, shared because events carry them. */
 
 export type NetworkAvailability = 'unknown' | 'available' | 'unavailable'
 

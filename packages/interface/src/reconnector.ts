@@ -1,6 +1,8 @@
 /**
  * The contract of `@holdfast/reconnector`: a lost peer is held through short drops, redialled
- * with backoff and jitter, and given up cleanly.
+ * with backoff and jitter, and given up cleanly. A peer the app lets go of (a cleanup for
+ * `user-logout`, `app-terminating` or a `manual` cleanup of that peer) is removed, not
+ * reconnected.
  */
 
 import type { Introspectable } from './broadcaster.ts'
