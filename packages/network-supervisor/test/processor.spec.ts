@@ -48,7 +48,7 @@ async function silentServer (): Promise<SilentServer> {
 }
 
 /**
- * A path-selector stand-in whose `report` throws (the real one is not built yet): it makes
+ * A path-selector stand-in whose `report` throws (the real one does not): it makes
  * one step of an action fail, so the test can check that the others still run
  */
 function throwingPathSelector (): (components: object) => { report(): void } {
