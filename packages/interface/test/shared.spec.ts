@@ -45,12 +45,13 @@ describe('circuit addresses', () => {
   it('tells circuit addresses from the rest, and reads the relay out of them', () => {
     const relay = `/ip4/198.51.100.1/tcp/4001/p2p/${RELAY}`
     for (const addr of [`${relay}/p2p-circuit`, `${relay}/p2p-circuit/p2p/${TARGET}`, `${relay}/p2p-circuit/webrtc/p2p/${TARGET}`]) {
+      expect(api.isCircuitAddr(addr.replace('/ip4/198.51.100.1/tcp/4001', '/memory/relay'))).to.be.true()
       expect(api.isCircuitAddr(addr)).to.be.true()
       expect(api.isCircuitAddr(multiaddr(addr))).to.be.true()
       expect(api.relayAddrOf(addr)?.toString()).to.equal(relay)
       expect(api.relayPeerOf(addr)).to.equal(RELAY)
     }
-    for (const addr of [relay, '/ip4/198.51.100.1/udp/1/webrtc-direct', 'not an address']) {
+    for (const addr of [relay, '/ip4/198.51.100.1/udp/1/webrtc-direct', '/memory/x/p2p-circuit', 'not an address']) {
       expect(api.isCircuitAddr(addr)).to.be.false()
       expect(api.relayAddrOf(addr)).to.be.undefined()
       expect(api.relayPeerOf(addr)).to.be.undefined()
