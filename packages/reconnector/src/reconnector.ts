@@ -4,7 +4,7 @@
  * the dials (attempts.ts) and the keep-alive tags (keep-alive-tags.ts).
  */
 
-import { CAPABILITIES, CLEANUP_ORDER, checkPeerId, emit, findService, InvalidArgumentError, registerService } from '@holdfast/interface'
+import { CAPABILITIES, checkPeerId, CLEANUP_ORDER, emit, EventListeners, findService, InvalidArgumentError, registerService } from '@holdfast/interface'
 import { serviceCapabilities } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { Attempts } from './attempts.ts'
@@ -18,7 +18,7 @@ import type { Reconnector as ReconnectorInterface, ReconnectorComponents, Reconn
 import type { PeerEntry } from './peer-entry.ts'
 import type { Input, RemovalReason } from './policy.ts'
 import type { CleanupBroadcaster, CleanupReason, InternalSizes, ReconnectorPeerState, WatermarkConnectionManager } from '@holdfast/interface'
-import type { CounterGroup, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
+import type { CounterGroup, Libp2pEvents, Logger, PeerId, PeerUpdate, Startable } from '@libp2p/interface'
 
 export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements ReconnectorInterface, Startable {
   readonly [Symbol.toStringTag] = '@holdfast/reconnector'
@@ -40,8 +40,8 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   private leaveCleanup?: () => void
   private paused = false
   private pausedAt = 0
+  private readonly nodeEvents: EventListeners<Libp2pEvents>
   private started = false
-  private nodeListeners = 0
   /** the entry whose removal is being reported, so `state()` says `removed` meanwhile */
   private removing?: PeerEntry
 
@@ -62,6 +62,11 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       }
       components.metrics.registerMetric('holdfast_reconnector_held_peers', { help: 'Peers held or reconnecting now', calculate: () => this.schedule.size })
     }
+    this.nodeEvents = new EventListeners<Libp2pEvents>(components.events, {
+      'peer:connect': this.onPeerConnect,
+      'peer:disconnect': this.onPeerDisconnect,
+      'peer:update': this.onPeerUpdate
+    })
     registerService(components, this)
   }
 
@@ -80,11 +85,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     this.leaveCleanup = broadcaster?.onCleanup('reconnector', CLEANUP_ORDER.reconnector, this.onCleanup)
     this.schedule.setActive(!this.paused)
 
-    const events = this.components.events
-    events.addEventListener('peer:connect', this.onPeerConnect)
-    events.addEventListener('peer:disconnect', this.onPeerDisconnect)
-    events.addEventListener('peer:update', this.onPeerUpdate)
-    this.nodeListeners = 3
+    this.nodeEvents.add()
 
     // tags parked by a run that ended without `stop()` (a crash) go back first
     await this.tags.restoreLeftovers()
@@ -127,11 +128,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   }
 
   private removeNodeListeners (): void {
-    const events = this.components.events
-    events.removeEventListener('peer:connect', this.onPeerConnect)
-    events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
-    events.removeEventListener('peer:update', this.onPeerUpdate)
-    this.nodeListeners = 0
+    this.nodeEvents.remove()
   }
 
   // ---------------------------------------------------------------- the API
@@ -239,7 +236,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       dials,
       tagWrites: this.tags.size,
       watched: this.explicit.size,
-      nodeListeners: this.nodeListeners,
+      nodeListeners: this.nodeEvents.size,
       cleanupLayers: this.leaveCleanup == null ? 0 : 1
     }
   }
