@@ -73,7 +73,7 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
       'connection:close': this.onConnectionClose,
       'peer:disconnect': this.onPeerDisconnect,
       'peer:identify': this.onPeerIdentify
-    })
+    }, this.log)
     registerService(components, this)
   }
 
@@ -213,33 +213,22 @@ export class CleanupBroadcaster implements CleanupBroadcasterInterface, Startabl
   // ---------------------------------------------------------------- libp2p events
 
   private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
-    this.guard('connection:open', () => { this.connectionOpened(event.detail) })
+    this.connectionOpened(event.detail)
   }
 
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
-    this.guard('connection:close', () => { this.connectionClosed(event.detail) })
+    this.connectionClosed(event.detail)
   }
 
   private readonly onPeerDisconnect = (event: CustomEvent<PeerId>): void => {
-    this.guard('peer:disconnect', () => {
-      const entry = this.peers.get(event.detail)
-      if (entry != null) {
-        this.peerGone(entry)
-      }
-    })
+    const entry = this.peers.get(event.detail)
+    if (entry != null) {
+      this.peerGone(entry)
+    }
   }
 
   private readonly onPeerIdentify = (event: CustomEvent<IdentifyResult>): void => {
-    this.guard('peer:identify', () => { this.readiness.mark(event.detail.peerId, 'identified') })
-  }
-
-  /** a throwing listener would become an uncaughtException in libp2p's event target */
-  private guard (what: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      this.log.error('handling %s failed - %e', what, err)
-    }
+    this.readiness.mark(event.detail.peerId, 'identified')
   }
 
   private connectionOpened (connection: Connection): void {

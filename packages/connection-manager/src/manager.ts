@@ -87,7 +87,7 @@ export class WatermarkConnectionManager extends TypedEventEmitter<ConnectionMana
       'connection:open': this.onConnectionOpen,
       'connection:close': this.onConnectionClose,
       'peer:update': this.onPeerUpdate
-    })
+    }, this.log)
     registerService(components, this)
   }
 

@@ -3,6 +3,8 @@
  * for `internalSizes().listeners`.
  */
 
+import type { Logger } from '@libp2p/interface'
+
 /** what is listened to: libp2p's `components.events`, or any `EventTarget` */
 export interface ListenerTarget {
   addEventListener(type: string, listener: (event: any) => void): void
@@ -14,14 +16,26 @@ export type Handlers<Events> = {
   [K in keyof Events & string]?: (event: Events[K]) => void
 }
 
+/**
+ * A handler that throws is logged, not rethrown: a throw inside libp2p's event target would
+ * become an uncaught exception of the whole process.
+ */
 export class EventListeners<Events = Record<string, unknown>> {
   private readonly target: ListenerTarget
   private readonly handlers: Array<[string, (event: any) => void]>
   private listening = false
 
-  constructor (target: ListenerTarget, handlers: Handlers<Events>) {
+  constructor (target: ListenerTarget, handlers: Handlers<Events>, log?: Logger) {
     this.target = target
-    this.handlers = Object.entries(handlers).filter((entry): entry is [string, (event: any) => void] => typeof entry[1] === 'function')
+    this.handlers = Object.entries(handlers)
+      .filter((entry): entry is [string, (event: any) => void] => typeof entry[1] === 'function')
+      .map(([type, handler]) => [type, (event: unknown) => {
+        try {
+          handler(event)
+        } catch (err) {
+          log?.error('handling %s failed - %e', type, err)
+        }
+      }])
   }
 
   /** listeners added now */

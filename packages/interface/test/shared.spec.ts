@@ -123,3 +123,22 @@ describe('EventListeners', () => {
     expect(seen).to.have.length(2)
   })
 })
+
+describe('EventListeners with a throwing handler', () => {
+  it('logs the throw and keeps delivering to the other handlers', () => {
+    const target = new EventTarget()
+    const logged: unknown[] = []
+    const log = Object.assign(() => {}, { error: (...args: unknown[]) => logged.push(args[1]), trace: () => {}, enabled: false, newScope: () => log }) as any
+    let delivered = 0
+    const listeners = new api.EventListeners<{ 'a:x': CustomEvent, 'b:y': CustomEvent }>(target, {
+      'a:x': () => { throw new Error('boom') },
+      'b:y': () => { delivered++ }
+    }, log)
+    listeners.add()
+    expect(() => target.dispatchEvent(new CustomEvent('a:x'))).to.not.throw()
+    target.dispatchEvent(new CustomEvent('b:y'))
+    expect(logged).to.deep.equal(['a:x'])
+    expect(delivered).to.equal(1)
+    listeners.remove()
+  })
+})

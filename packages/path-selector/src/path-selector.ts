@@ -96,7 +96,7 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
       // our own addresses: the reservation watchdog's input
       'transport:listening': this.onAddressesChanged,
       'self:peer:update': this.onAddressesChanged
-    })
+    }, this.log)
     registerService(components, this)
   }
 
@@ -288,15 +288,15 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
   // ---------------------------------------------------------------- path tracking
 
   private readonly onConnectionOpen = (event: CustomEvent<Connection>): void => {
-    this.guard('connection:open', () => { this.connectionOpened(event.detail) })
+    this.connectionOpened(event.detail)
   }
 
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
-    this.guard('connection:close', () => { this.connectionClosed(event.detail) })
+    this.connectionClosed(event.detail)
   }
 
   private readonly onAddressesChanged = (): void => {
-    this.guard('an address change', () => { this.watchdog.refresh() })
+    this.watchdog.refresh()
   }
 
   /** The broadcaster's cleanup of a peer, whatever its trigger: what we hold for it goes */
@@ -304,15 +304,6 @@ export class PathSelector extends TypedEventEmitter<PathSelectorEvents> implemen
     const entry = this.peers.get(peer.toString())
     if (entry != null) {
       this.drop(entry)
-    }
-  }
-
-  /** a throwing listener would become an uncaughtException in libp2p's event target */
-  private guard (what: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      this.log.error('handling %s failed - %e', what, err)
     }
   }
 

@@ -66,7 +66,7 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
       'peer:connect': this.onPeerConnect,
       'peer:disconnect': this.onPeerDisconnect,
       'peer:update': this.onPeerUpdate
-    })
+    }, this.log)
     registerService(components, this)
   }
 
@@ -244,50 +244,44 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
   // ---------------------------------------------------------------- what the node and the broadcaster say
 
   private readonly onPeerConnect = (event: CustomEvent<PeerId>): void => {
-    this.guard('peer:connect', () => {
-      const peer = event.detail
-      const entry = this.entries.get(peer.toString())
-      if (entry == null) {
-        if (this.isWatched(peer)) {
-          this.adopt(peer)
-        }
-        return
+    const peer = event.detail
+    const entry = this.entries.get(peer.toString())
+    if (entry == null) {
+      if (this.isWatched(peer)) {
+        this.adopt(peer)
       }
-      this.apply(entry, { type: 'connected' })
-    })
+      return
+    }
+    this.apply(entry, { type: 'connected' })
   }
 
   private readonly onPeerDisconnect = (event: CustomEvent<PeerId>): void => {
-    this.guard('peer:disconnect', () => {
-      const peer = event.detail
-      // a new connection may already have replaced the last one
-      if (this.isConnected(peer)) {
-        return
-      }
-      const entry = this.entries.get(peer.toString()) ?? (this.isWatched(peer) ? this.adopt(peer) : undefined)
-      if (entry != null) {
-        this.apply(entry, { type: 'disconnected', released: entry.released })
-      }
-    })
+    const peer = event.detail
+    // a new connection may already have replaced the last one
+    if (this.isConnected(peer)) {
+      return
+    }
+    const entry = this.entries.get(peer.toString()) ?? (this.isWatched(peer) ? this.adopt(peer) : undefined)
+    if (entry != null) {
+      this.apply(entry, { type: 'disconnected', released: entry.released })
+    }
   }
 
   /** Tags changed: a protection may have started or ended, or someone tagged a watched peer keep-alive */
   private readonly onPeerUpdate = (event: CustomEvent<PeerUpdate>): void => {
-    this.guard('peer:update', () => {
-      const { id, tags } = event.detail.peer
-      const entry = this.entries.get(id.toString())
-      if (entry == null) {
-        if (this.isConnected(id) && this.isWatched(id)) {
-          this.adopt(id)
-        }
-        return
+    const { id, tags } = event.detail.peer
+    const entry = this.entries.get(id.toString())
+    if (entry == null) {
+      if (this.isConnected(id) && this.isWatched(id)) {
+        this.adopt(id)
       }
-      if (!this.isWatched(id)) {
-        this.apply(entry, { type: 'unwatched' })
-      } else if (hasKeepAliveTag(tags)) {
-        this.tags.park(id)
-      }
-    })
+      return
+    }
+    if (!this.isWatched(id)) {
+      this.apply(entry, { type: 'unwatched' })
+    } else if (hasKeepAliveTag(tags)) {
+      this.tags.park(id)
+    }
   }
 
   /** The reconnector's layer of the broadcaster's cleanup chain: a cleanup that lets go of the peer removes it */
@@ -295,15 +289,6 @@ export class Reconnector extends TypedEventEmitter<ReconnectorEvents> implements
     const entry = this.entries.get(peer.toString())
     if (entry != null && releasesPeer(reason)) {
       this.apply(entry, { type: 'released' })
-    }
-  }
-
-  /** A throwing listener would become an uncaughtException in libp2p's event target */
-  private guard (what: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      this.log.error('handling %s failed - %e', what, err)
     }
   }
 
