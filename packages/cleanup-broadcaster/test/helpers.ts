@@ -1,10 +1,10 @@
-import { createNode, expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { createNode, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { isNode } from 'wherearewe'
 import { cleanupBroadcaster } from '../src/index.ts'
 import type { CleanupBroadcasterInit } from '../src/index.ts'
-import type { CleanupBroadcaster, HoldfastEvent, HoldfastEvents, HoldfastEventType } from '@holdfast/interface'
+import type { CleanupBroadcaster, HoldfastEvents, HoldfastEventType } from '@holdfast/interface'
 import type { TransportKind } from '@holdfast/test-utils'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
@@ -32,14 +32,7 @@ export async function settled (promises: Array<Promise<unknown>>): Promise<Array
 
 /** Resolves with the next event of that type the broadcaster publishes */
 export async function nextEvent<K extends HoldfastEventType> (broadcaster: CleanupBroadcaster, type: K, filter: (detail: HoldfastEvents[K]) => boolean = () => true): Promise<HoldfastEvents[K]> {
-  return new Promise(resolve => {
-    const unsubscribe = broadcaster.subscribe(type, (event: HoldfastEvent<K>) => {
-      if (filter(event.detail)) {
-        unsubscribe()
-        resolve(event.detail)
-      }
-    })
-  })
+  return onceEvent(broadcaster, type, filter)
 }
 
 /** Resolves with the reason a signal aborted (or had aborted) with */

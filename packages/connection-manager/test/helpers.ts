@@ -1,4 +1,4 @@
-import { connect, createFakeClock, createNode, createNodes, expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { connect, createFakeClock, createNode, createNodes, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { watermarkConnectionManager } from '../src/index.ts'
 import type { ConnectionManagerEvents, ConnectionManagerEventType, WatermarkConnectionManagerInit, WatermarkConnectionManagerService } from '../src/index.ts'
 import type { HoldfastEvents } from '@holdfast/interface'
@@ -21,16 +21,7 @@ export async function createHub (init: WatermarkConnectionManagerInit, config: P
 
 /** Resolves with the next event of that type the manager dispatches */
 export async function nextEvent<K extends ConnectionManagerEventType> (hub: Hub, type: K, filter: (detail: HoldfastEvents[K]) => boolean = () => true): Promise<HoldfastEvents[K]> {
-  const manager = hub.services.connections
-  return new Promise(resolve => {
-    const listener = (evt: ConnectionManagerEvents[K]): void => {
-      if (filter(evt.detail)) {
-        manager.removeEventListener(type, listener)
-        resolve(evt.detail)
-      }
-    }
-    manager.addEventListener(type, listener)
-  })
+  return onceEvent(hub.services.connections, type, filter)
 }
 
 /** Collects every event of a type into an array, until the returned function is called */
