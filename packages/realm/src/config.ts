@@ -3,10 +3,10 @@
  * `InvalidConfigError` naming it, before the service exists.
  */
 
-import { InvalidConfigError, systemClock } from '@holdfast/interface'
+import { checkDuration, checkNumber, InvalidConfigError } from '@holdfast/interface'
 import { isPeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ANNOUNCE_INTERVAL, AUTH_TIMEOUT, CLOCK_SKEW, MAX_MESSAGE_SIZE, MEMBER_TTL_INTERVALS } from './constants.ts'
+import { defaults, MEMBER_TTL_INTERVALS } from './constants.ts'
 import type { RealmInit } from './index.ts'
 import type { Clock } from '@holdfast/interface'
 
@@ -27,22 +27,26 @@ export interface RealmConfig {
   clock: Clock
 }
 
+/** bytes: an announcement with a few addresses needs about 1 KiB, so less than that would never form a realm */
+const MIN_MESSAGE_SIZE = 1024
+const MAX_MESSAGE_SIZE_LIMIT = 1024 * 1024
+
 export function configOf (init: RealmInit): RealmConfig {
-  const announceInterval = duration(init.announceInterval ?? ANNOUNCE_INTERVAL, 'announceInterval')
+  const announceInterval = checkDuration(init.announceInterval ?? defaults.announceInterval, 'announceInterval', 'config')
   return {
     announceInterval,
-    memberTtl: duration(init.memberTtl ?? announceInterval * MEMBER_TTL_INTERVALS, 'memberTtl'),
-    authTimeout: duration(init.authTimeout ?? AUTH_TIMEOUT, 'authTimeout'),
-    clockSkew: duration(init.clockSkew ?? CLOCK_SKEW, 'clockSkew', true),
-    maxMessageSize: messageSize(init.maxMessageSize ?? MAX_MESSAGE_SIZE),
-    natType: natType(init.natType ?? 'unknown'),
-    exclusive: flag(init.exclusive ?? true, 'exclusive'),
-    relayMembersOnly: flag(init.relayMembersOnly ?? true, 'relayMembersOnly'),
-    dht: flag(init.dht ?? true, 'dht'),
-    rendezvous: flag(init.rendezvous ?? true, 'rendezvous'),
-    serveAddressBook: flag(init.serveAddressBook ?? true, 'serveAddressBook'),
-    infrastructure: infrastructureIds(init.infrastructure ?? []),
-    clock: init.clock ?? systemClock
+    memberTtl: checkDuration(init.memberTtl ?? announceInterval * MEMBER_TTL_INTERVALS, 'memberTtl', 'config'),
+    authTimeout: checkDuration(init.authTimeout ?? defaults.authTimeout, 'authTimeout', 'config'),
+    clockSkew: checkDuration(init.clockSkew ?? defaults.clockSkew, 'clockSkew', 'config', { allowZero: true }),
+    maxMessageSize: messageSize(init.maxMessageSize ?? defaults.maxMessageSize),
+    natType: natType(init.natType ?? defaults.natType),
+    exclusive: flag(init.exclusive ?? defaults.exclusive, 'exclusive'),
+    relayMembersOnly: flag(init.relayMembersOnly ?? defaults.relayMembersOnly, 'relayMembersOnly'),
+    dht: flag(init.dht ?? defaults.dht, 'dht'),
+    rendezvous: flag(init.rendezvous ?? defaults.rendezvous, 'rendezvous'),
+    serveAddressBook: flag(init.serveAddressBook ?? defaults.serveAddressBook, 'serveAddressBook'),
+    infrastructure: infrastructureIds(init.infrastructure ?? defaults.infrastructure),
+    clock: clockOf(init.clock ?? defaults.clock)
   }
 }
 
@@ -53,20 +57,12 @@ function natType (value: unknown): string {
   return value
 }
 
-/** ms; also refuses 2^31 and above, which timers would clamp to 1 ms */
-function duration (value: unknown, option: string, zeroOk = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroOk) || value >= 2 ** 31) {
-    throw new InvalidConfigError(`${option} must be a ${zeroOk ? 'non-negative' : 'positive'} number of ms below 2^31`, option)
-  }
-  return value
-}
-
-/** bytes: an announcement with a few addresses needs about 1 KiB, so less than that would never form a realm */
 function messageSize (value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024 || value > 1024 * 1024) {
-    throw new InvalidConfigError('maxMessageSize must be a whole number of bytes from 1024 to 1 MiB', 'maxMessageSize')
+  const size = checkNumber(value, 'maxMessageSize', 'config', MIN_MESSAGE_SIZE, MAX_MESSAGE_SIZE_LIMIT)
+  if (!Number.isInteger(size)) {
+    throw new InvalidConfigError(`maxMessageSize must be a whole number of bytes, got ${size}`, 'maxMessageSize')
   }
-  return value
+  return size
 }
 
 function flag (value: unknown, option: string): boolean {
@@ -74,6 +70,14 @@ function flag (value: unknown, option: string): boolean {
     throw new InvalidConfigError(`${option} must be true or false`, option)
   }
   return value
+}
+
+function clockOf (clock: unknown): Clock {
+  const c = clock as Partial<Clock> | null
+  if (typeof c?.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
+    throw new InvalidConfigError('clock must have now, setTimeout and clearTimeout', 'clock')
+  }
+  return clock as Clock
 }
 
 function infrastructureIds (peers: unknown): Set<string> {

@@ -1,6 +1,12 @@
-/** Defaults of `realm(init)`, each with the reason for its value */
+/**
+ * Defaults of `realm(init)`, each with the reason for its value, and the limits the realm keeps
+ * to. `defaults` at the end lists the init options that have a fixed default.
+ */
 
-/** ms; the member-list announce period (spec 06): a few seconds of staleness is fine for a member list, and 50 nodes stay well under gossipsub's budget */
+import { systemClock } from '@holdfast/interface'
+import type { RealmInit } from './index.ts'
+
+/** ms; the member-list announce period: a few seconds of staleness is fine for a member list, and 50 nodes stay well under gossipsub's budget */
 export const ANNOUNCE_INTERVAL = 10_000
 
 /** ms (± 50 %, at most a quarter of the interval); the delay of the extra announcement made when a new member or topic peer appears: long enough to batch a burst of joins into one message, short enough that a newcomer learns the realm well within one interval */
@@ -18,10 +24,10 @@ export const AUTH_TIMEOUT = 5_000
 /** bytes; an announcement is a signed peer record with a handful of addresses: 16 KiB is 10x that and stops memory-exhaustion by one message */
 export const MAX_MESSAGE_SIZE = 16 * 1024
 
-/** bytes; seed 004 / spec 06: the PSK must carry at least 256 bits */
+/** bytes; the PSK must carry at least 256 bits, the strength of the keys derived from it */
 export const MIN_PSK_LENGTH = 32
 
-/** bytes of each auth nonce (spec 06) */
+/** bytes of each auth nonce: 256 random bits never repeat, so a recorded proof never matches a new exchange */
 export const NONCE_LENGTH = 32
 
 /** the value of the `realm-member` peer-store tag: high enough to outrank casual peers, below the 100 gossipsub gives mesh peers */
@@ -100,3 +106,26 @@ export const RENDEZVOUS_LOOKUP_INTERVAL = 5 * 60_000
 
 /** ms before a lone member looks up the rendezvous again, doubling up to the lookup interval: members started together provide at the same moment, and each may look up just before the other's record lands */
 export const RENDEZVOUS_LOOKUP_RETRY = 1_000
+
+/** `natType` announced when the app says nothing: the realm does not probe its NAT itself */
+export const NAT_TYPE = 'unknown'
+
+/**
+ * The init options of `realm(init)` that have a fixed default, filled once by `configOf`.
+ * `memberTtl` is not here: its default follows `announceInterval` (`MEMBER_TTL_INTERVALS` of
+ * them), whatever that is set to.
+ */
+export const defaults = {
+  exclusive: true,
+  infrastructure: Object.freeze([]) as readonly NonNullable<RealmInit['infrastructure']>[number][],
+  announceInterval: ANNOUNCE_INTERVAL,
+  authTimeout: AUTH_TIMEOUT,
+  clockSkew: CLOCK_SKEW,
+  maxMessageSize: MAX_MESSAGE_SIZE,
+  natType: NAT_TYPE,
+  relayMembersOnly: true,
+  dht: true,
+  rendezvous: true,
+  serveAddressBook: true,
+  clock: systemClock
+} as const

@@ -9,7 +9,7 @@
  * - with no DHT peer kad-dht waits for one (or, with `allowQueryWithZeroPeers`, reaches nobody and resolves), and with no content router libp2p throws `NoContentRoutersError`: every call is bounded, and a failed round is logged and retried.
  */
 
-import { InvalidArgumentError, InvalidConfigError, TimeoutError, TrackedTimers } from '@holdfast/interface'
+import { checkDuration, InvalidArgumentError, TimeoutError, TrackedTimers } from '@holdfast/interface'
 import { NotStartedError } from '@libp2p/interface'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
@@ -93,10 +93,8 @@ export class Rendezvous implements Startable, Introspectable {
   private operations = 0
 
   constructor (init: RendezvousInit) {
-    const interval = init.reprovideInterval ?? RENDEZVOUS_REPROVIDE_INTERVAL
-    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0 || interval > RENDEZVOUS_EPOCH) {
-      throw new InvalidConfigError(`reprovideInterval must be a number of ms above 0 and at most ${RENDEZVOUS_EPOCH} (one epoch)`, 'reprovideInterval')
-    }
+    // at most one epoch: each epoch's CID must be provided at least once while it is current
+    const interval = checkDuration(init.reprovideInterval ?? RENDEZVOUS_REPROVIDE_INTERVAL, 'reprovideInterval', 'config', { max: RENDEZVOUS_EPOCH })
     this.keys = init.keys
     this.peerId = init.peerId
     this.contentRouting = init.contentRouting
