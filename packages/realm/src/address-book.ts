@@ -4,6 +4,7 @@
  * refused before they can send a byte of the request.
  */
 
+import { circuitAddr, isCircuitAddr } from '@holdfast/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -11,7 +12,6 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { ADDRESS_BOOK_TIMEOUT, MAX_RELAYS } from './constants.ts'
 import { RealmAccessDeniedError } from './errors.ts'
 import { AddrBookRequest, AddrBookResponse } from './pb/realm.ts'
-import { isCircuit } from './policy.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerStore, Stream } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -60,7 +60,7 @@ export class AddressBook {
         await pb.write({ peerId: new Uint8Array(peer.toMultihash().bytes) }, AddrBookRequest, opts)
         const response = await pb.read(AddrBookResponse, { ...opts, limits: { addrs: MAX_RELAYS } })
         await stream.close(opts).catch(() => {})
-        const addrs = response.addrs.map(bytes => multiaddr(bytes)).filter(a => isCircuit(a.toString()))
+        const addrs = response.addrs.map(bytes => multiaddr(bytes)).filter(a => isCircuitAddr(a))
         if (addrs.length > 0) {
           return addrs
         }
@@ -83,7 +83,7 @@ export class AddressBook {
       const request = await pb.read(AddrBookRequest, { signal: AbortSignal.timeout(ADDRESS_BOOK_TIMEOUT) })
       const target = peerIdFromString(uint8ArrayToString(request.peerId, 'base58btc'))
       const addrs = relay.reservations.has(target)
-        ? this.init.addressManager.getAddresses().filter(a => !isCircuit(a.toString())).slice(0, MAX_RELAYS).map(a => multiaddr(`${a.toString()}/p2p-circuit/p2p/${target.toString()}`).bytes)
+        ? this.init.addressManager.getAddresses().filter(a => !isCircuitAddr(a)).slice(0, MAX_RELAYS).map(a => circuitAddr(a, target).bytes)
         : []
       await pb.write({ addrs }, AddrBookResponse)
       await stream.close().catch(() => {})

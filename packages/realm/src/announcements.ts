@@ -14,7 +14,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { ANNOUNCE_JITTER, ANNOUNCE_SOON_DELAY, MAX_RELAYS } from './constants.ts'
 import { open, seal } from './keys.ts'
 import { Announcement, Sealed } from './pb/realm.ts'
-import { announcementAge, isCircuit, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, relayAddrs } from './policy.ts'
+import { announcementAge, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, relayAddrs } from './policy.ts'
 import type { RealmKeys } from './keys.ts'
 import type { MemberList } from './member-list.ts'
 import type { Clock } from '@holdfast/interface'
@@ -75,7 +75,7 @@ export class Announcements {
       peerId: new Uint8Array(peerId.toMultihash().bytes),
       seq: this.seq,
       signedPeerRecord: this.ownRecord.envelope,
-      relays: relayAddrs(addrs.filter(isCircuit)).slice(0, MAX_RELAYS).map(a => multiaddr(a).bytes),
+      relays: relayAddrs(addrs).slice(0, MAX_RELAYS).map(a => multiaddr(a).bytes),
       natType: this.init.natType,
       leaving,
       issuedAt: BigInt(Math.max(0, Math.floor(clock.now())))

@@ -8,11 +8,10 @@
  * failed to prove membership, `PeerUnreachableError` when no address reached it at all.
  */
 
-import { NotRealmMemberError } from '@holdfast/interface'
-import { multiaddr } from '@multiformats/multiaddr'
+import { circuitAddr, NotRealmMemberError } from '@holdfast/interface'
 import { AuthFailed } from './auth.ts'
 import { PeerUnreachableError } from './errors.ts'
-import { isCircuit, provesNonMember, relayAddrs } from './policy.ts'
+import { provesNonMember, relayAddrs } from './policy.ts'
 import type { AddressSource } from './policy.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
@@ -94,8 +93,7 @@ export class Connector {
       ['dht', async () => withPeer(await this.init.dhtAddrs(peer, opts) ?? [])],
       ['address-book', async () => withPeer(await this.init.addressBookAddrs(peer, opts))],
       ['shared-relay', async () => {
-        const ownRelays = relayAddrs(this.init.addressManager.getAddresses().map(String).filter(isCircuit))
-        return ownRelays.map(r => multiaddr(`${r}/p2p-circuit/p2p/${id}`))
+        return relayAddrs(this.init.addressManager.getAddresses().map(String)).map(relay => circuitAddr(relay, id))
       }],
       ['rendezvous', async () => withPeer(await this.init.rendezvousAddrs(peer, opts))]
     ]

@@ -1,7 +1,9 @@
 /**
  * The realm's pure decisions: no libp2p, no timers. The service gathers the live state, asks
- * here and acts on the answer.
+ * here and acts on the answer. The circuit-address helpers of `@holdfast/interface` are pure too.
  */
+
+import { isCircuitAddr, relayAddrOf } from '@holdfast/interface'
 
 /** ms until the next announcement: the interval ± `jitter` of it, `random` in [0, 1) */
 export function nextAnnounceDelay (interval: number, jitter: number, random: number): number {
@@ -79,33 +81,31 @@ export interface CandidateAddress {
 }
 
 /**
- * ADDR-INV-001/002: only addresses confirmed reachable, and relay circuit addresses (reachable
- * through the relay by construction), are announced or published.
+ * Only addresses confirmed reachable, and relay circuit addresses (reachable through their relay
+ * by construction), are announced or published: an unconfirmed address would send members to
+ * dial something nobody answers.
  */
 export function publishableAddrs (candidates: Iterable<CandidateAddress>): string[] {
   const out = new Set<string>()
   for (const { addr, verified } of candidates) {
-    if (verified || isCircuit(addr)) {
+    if (verified || isCircuitAddr(addr)) {
       out.add(addr)
     }
   }
   return [...out]
 }
 
-export function isCircuit (addr: string): boolean {
-  return addr.includes('/p2p-circuit')
-}
-
 /**
- * The relays an address list reaches the peer through (ADDR-INV-003: a circuit address names
- * its relay): the part before `/p2p-circuit`, which ends in the relay's `/p2p/<id>`.
+ * The relays an address list reaches the peer through, each once: the part of each circuit
+ * address before `/p2p-circuit`, kept only when it names its relay (ends in `/p2p/<id>`), since
+ * only such a relay can be dialled and reserved on.
  */
 export function relayAddrs (addrs: Iterable<string>): string[] {
   const out = new Set<string>()
   for (const addr of addrs) {
-    const at = addr.indexOf('/p2p-circuit')
-    if (at > 0 && /\/p2p\/[^/]+$/.test(addr.slice(0, at))) {
-      out.add(addr.slice(0, at))
+    const relay = relayAddrOf(addr)
+    if (relay?.getComponents().at(-1)?.name === 'p2p') {
+      out.add(relay.toString())
     }
   }
   return [...out]

@@ -3,7 +3,7 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, circuitAddr, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
@@ -118,7 +118,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       authenticatedConnection: peer => components.connectionManager.getConnections(peer).find(c => c.status === 'open' && this.list.isAuthenticated(c)),
       memberAddrs: peer => {
         const state = this.list.get(peer)
-        return [...state?.addrs ?? [], ...(state?.relays ?? []).map(r => r.encapsulate('/p2p-circuit'))]
+        return [...state?.addrs ?? [], ...(state?.relays ?? []).map(relay => circuitAddr(relay))]
       },
       dhtAddrs: async (peer, opts) => this.records?.lookup(peer, this.signal(opts)),
       addressBookAddrs: async (peer, opts) => this.addressBook.ask(peer, opts),

@@ -1,6 +1,10 @@
 import { expect } from 'aegir/chai'
 import { announcementAge, authFailureVerdict, setBounded, expiredMembers, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, rejectBackoff, relayAddrs, seqRetention } from '../src/policy.ts'
 
+/** two peer IDs, for addresses: a relay and its client */
+const R = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
+const X = '12D3KooWHFrmLWTTDD4NodngtRMEVYgxrsDMp4F9iSwYntZ9WjHa'
+
 describe('realm policy', () => {
   it('nextAnnounceDelay stays within ± jitter of the interval', () => {
     expect(nextAnnounceDelay(10_000, 0.2, 0)).to.equal(8_000)
@@ -74,18 +78,28 @@ describe('realm policy', () => {
     expect(publishableAddrs([
       { addr: '/ip4/1.2.3.4/tcp/1', verified: true },
       { addr: '/ip4/5.6.7.8/tcp/1', verified: false },
-      { addr: '/ip4/9.9.9.9/tcp/1/p2p/R/p2p-circuit', verified: false },
+      { addr: `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit`, verified: false },
       { addr: '/ip4/1.2.3.4/tcp/1', verified: true }
-    ])).to.deep.equal(['/ip4/1.2.3.4/tcp/1', '/ip4/9.9.9.9/tcp/1/p2p/R/p2p-circuit'])
+    ])).to.deep.equal(['/ip4/1.2.3.4/tcp/1', `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit`])
   })
 
-  it('relayAddrs: the relay part of circuit addresses that name their relay', () => {
+  it('publishableAddrs: WebRTC signalled over a relay counts as a circuit', () => {
+    expect(publishableAddrs([
+      { addr: `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit/webrtc`, verified: false },
+      { addr: '/ip4/9.9.9.9/udp/1/webrtc-direct', verified: false }
+    ])).to.deep.equal([`/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit/webrtc`])
+  })
+
+  it('relayAddrs: the relay part of circuit addresses that name their relay, each once', () => {
     expect(relayAddrs([
-      '/ip4/9.9.9.9/tcp/1/p2p/R/p2p-circuit/p2p/X',
-      '/ip4/9.9.9.9/tcp/1/p2p/R/p2p-circuit',
+      `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit/p2p/${X}`,
+      `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit`,
+      `/ip4/9.9.9.9/tcp/1/p2p/${R}/p2p-circuit/webrtc`,
       '/ip4/9.9.9.9/tcp/1/p2p-circuit',
-      '/ip4/1.2.3.4/tcp/1'
-    ])).to.deep.equal(['/ip4/9.9.9.9/tcp/1/p2p/R'])
+      '/ip4/1.2.3.4/tcp/1',
+      'not a multiaddr'
+    ])).to.deep.equal([`/ip4/9.9.9.9/tcp/1/p2p/${R}`])
+    expect(relayAddrs([])).to.deep.equal([])
   })
 
   it('authFailureVerdict: who is closed, denied or expelled', () => {
