@@ -1,12 +1,13 @@
 /**
  * The member list's wire: sealed, signed announcements on the realm's gossipsub topic (and, with
- * another seal purpose, in realm DHT records), and the timers that send them.
+ * another seal purpose, in realm DHT records), the topic itself, and the timers that send them.
  *
  * An announcement is accepted only if it opens with the realm key, carries the sender's own
  * signed peer record, has a seq above everything accepted from the sender (and not below the seq
  * it proved in auth), and was issued within `maxAge` (± `skew`) of our clock.
  */
 
+import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -17,13 +18,11 @@ import { Announcement, Sealed } from './pb/realm.ts'
 import { announcementAge, isFreshSeq, nextAnnounceDelay, nextSeq, publishableAddrs, relayAddrs } from './policy.ts'
 import type { RealmKeys } from './keys.ts'
 import type { MemberList } from './member-list.ts'
-import type { Clock } from '@holdfast/interface'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Clock, RejectReason } from '@holdfast/interface'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { Logger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { AddressManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-/** Why an incoming member-list message was rejected */
-export type RejectReason = 'malformed' | 'too-big' | 'unsealed' | 'not-sender' | 'replay' | 'stale' | 'future'
 
 export const SEAL_ANNOUNCEMENT = 'announcement'
 export const SEAL_DHT = 'dht'
@@ -134,6 +133,103 @@ export class Announcements {
       }
     }
     return { announcement, addrs, relays }
+  }
+}
+
+/** What the member-list topic asks of the realm, and tells it */
+export interface MemberTopicHooks {
+  /** this node has left: announcements of others are no longer taken in */
+  leaving(): boolean
+  /** an announcement of another member passed every check */
+  accepted(from: PeerId, opened: OpenedAnnouncement): void
+  /** an announcement was refused (gossipsub scores its sender down); `from` is unknown for an unsigned message */
+  rejected(from: PeerId | undefined, reason: RejectReason): void
+  /** a peer subscribed to the topic */
+  subscribed(peer: PeerId): void
+}
+
+/**
+ * The realm's gossipsub topic, `/holdfast/realm/<realmId>/members/1.0.0`: joined on start with
+ * its validator, left before gossipsub stops, and this node's announcements published on it.
+ */
+export class MemberTopic {
+  readonly name: string
+  private readonly self: PeerId
+  private readonly announcements: Announcements
+  private readonly hooks: MemberTopicHooks
+  private readonly log: Logger
+  private pubsub?: GossipSub
+
+  constructor (init: { realmId: string, self: PeerId, log: Logger }, announcements: Announcements, hooks: MemberTopicHooks) {
+    this.name = `/holdfast/realm/${init.realmId}/members/1.0.0`
+    this.self = init.self
+    this.log = init.log
+    this.announcements = announcements
+    this.hooks = hooks
+  }
+
+  /** listeners added to gossipsub (0 or 1) */
+  get size (): number {
+    return this.pubsub == null ? 0 : 1
+  }
+
+  join (pubsub: GossipSub): void {
+    if (pubsub.globalSignaturePolicy !== StrictSign) {
+      this.log.error('gossipsub does not use StrictSign: the member list needs signed messages')
+    }
+    this.pubsub = pubsub
+    pubsub.topicValidators.set(this.name, this.validate)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.subscribe(this.name)
+  }
+
+  leave (): void {
+    const pubsub = this.pubsub
+    this.pubsub = undefined
+    pubsub?.topicValidators.delete(this.name)
+    pubsub?.removeEventListener('subscription-change', this.onSubscriptionChange)
+    try {
+      pubsub?.unsubscribe(this.name)
+    } catch (err) {
+      this.log('unsubscribe: %e', err)
+    }
+  }
+
+  /** publishes this node's announcement; false when it could not (no gossipsub, or no subscriber yet, normal on start) */
+  async publish (leaving: boolean): Promise<boolean> {
+    if (this.pubsub == null) {
+      return false
+    }
+    try {
+      await this.pubsub.publish(this.name, await this.announcements.build(leaving))
+      return true
+    } catch (err: any) {
+      this.log('announce: %s', err?.message)
+      return false
+    }
+  }
+
+  /** gossipsub's topic validator: REJECT (the sender's score drops) anything not a fresh, sealed announcement of its own */
+  readonly validate = async (_propagationSource: PeerId, message: Message): Promise<TopicValidatorResult> => {
+    if (message.type !== 'signed') {
+      this.hooks.rejected(undefined, 'malformed')
+      return TopicValidatorResult.Reject
+    }
+    const result = await this.announcements.open(message.from, message.data)
+    if (typeof result === 'string') {
+      this.hooks.rejected(message.from, result)
+      return TopicValidatorResult.Reject
+    }
+    if (!message.from.equals(this.self) && !this.hooks.leaving()) {
+      this.hooks.accepted(message.from, result)
+    }
+    return TopicValidatorResult.Accept
+  }
+
+  private readonly onSubscriptionChange = (event: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    if (event.detail.subscriptions.some(s => s.topic === this.name && s.subscribe)) {
+      this.hooks.subscribed(event.detail.peerId)
+    }
   }
 }
 

@@ -15,11 +15,8 @@ import { NONCE_LENGTH } from './constants.ts'
 import { authProof, randomNonce, verifyProof } from './keys.ts'
 import { AuthMessage } from './pb/realm.ts'
 import type { RealmKeys } from './keys.ts'
-import type { Clock } from '@holdfast/interface'
+import type { AuthFailure, Clock } from '@holdfast/interface'
 import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/interface'
-
-/** Why an auth exchange failed */
-export type AuthFailure = 'bad-proof' | 'refused' | 'malformed' | 'timeout' | 'duplicate-stream' | 'unsupported' | 'stream-error' | 'closed' | 'not-running'
 
 export interface AuthInit {
   keys: RealmKeys

@@ -11,9 +11,6 @@ import { rejectBackoff, setBounded } from './policy.ts'
 import type { Clock, GaterLayer } from '@holdfast/interface'
 import type { PeerId } from '@libp2p/interface'
 
-/** Where a non-member was turned away: its auth failed or timed out, or it came back while denied */
-export type RealmRejectReason = 'auth-failed' | 'auth-timeout' | 'denied'
-
 /** What a gate asks of the realm */
 export interface GateChecks {
   /** an infrastructure peer the app named (a relay, a bootstrap peer): never denied, never authenticated */

@@ -36,26 +36,21 @@
  */
 
 import { RealmService } from './realm.ts'
-import type { RejectReason } from './announcements.ts'
-import type { AuthFailure } from './auth.ts'
-import type { RealmRejectReason } from './gate.ts'
-import type { RealmMemberLeftReason } from './member-list.ts'
-import type { Clock, HoldfastEvents, Introspectable, Realm } from '@holdfast/interface'
-import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, ContentRouting, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, TypedEventTarget } from '@libp2p/interface'
+import type { Clock, Realm } from '@holdfast/interface'
+import type { ComponentLogger, ConnectionGater, ContentRouting, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+export type { AuthFailure, Realm, RealmEvents, RealmMember, RealmMemberLeftReason, RealmRejectReason, RealmStats, RejectReason } from '@holdfast/interface'
+export { defaults } from './constants.ts'
+export { InvalidRealmRecordError, PeerUnreachableError, RealmAccessDeniedError, RealmBudgetError, RealmRejectedError } from './errors.ts'
 export { connectNode } from './connect-node.ts'
 export type { ConnectNodeOptions } from './connect-node.ts'
-export type { AddressSource } from './policy.ts'
-export type { AuthFailure, Realm, RealmEvents, RealmMember, RealmMemberLeftReason, RealmRejectReason, RealmStats, RejectReason } from '@holdfast/interface'
 export { deriveKeys } from './keys.ts'
 export type { RealmKeys } from './keys.ts'
 export { createDhtRecord, DHT_NAMESPACE, dhtKey, realmDhtProtocol, realmDhtSelector, realmDhtValidator } from './dht.ts'
 export { membersOnly } from './members-only.ts'
 export type { MembersOnlyInit } from './members-only.ts'
-export * from './errors.ts'
-export * from './constants.ts'
 
 export interface RealmInit {
   /** the pre-shared key: >= 32 bytes, as a Uint8Array or a hex or base64 string. Never logged or sent */
@@ -142,7 +137,11 @@ export interface RealmInit {
    * @default true
    */
   serveAddressBook?: boolean
-  /** the clock of every realm timer, and of announcement dates: wall-clock milliseconds */
+  /**
+   * the clock of every realm timer, and of announcement dates: wall-clock milliseconds
+   *
+   * @default systemClock
+   */
   clock?: Clock
 }
 

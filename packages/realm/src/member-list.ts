@@ -7,12 +7,9 @@
 
 import { MAX_SEQ_ENTRIES } from './constants.ts'
 import { expiredMembers, setBounded } from './policy.ts'
-import type { RealmMember } from './index.ts'
-import type { Clock, HoldfastEvents } from '@holdfast/interface'
+import type { Clock, RealmMember, RealmMemberLeftReason } from '@holdfast/interface'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-export type RealmMemberLeftReason = HoldfastEvents['member:left']['reason']
 
 export interface MemberState {
   peerId: PeerId

@@ -4,10 +4,7 @@
  * member with a wrong PSK.
  */
 
-import type { RejectReason } from './announcements.ts'
-import type { AuthFailure } from './auth.ts'
-import type { RealmRejectReason } from './gate.ts'
-import type { RealmStats } from './index.ts'
+import type { AuthFailure, RealmRejectReason, RealmStats, RejectReason } from '@holdfast/interface'
 import type { CounterGroup, Metrics } from '@libp2p/interface'
 
 /** where a gate turned a non-member away: `reservation`, `circuit`, or the protocol of a member-only service (the realm DHT, the address book) */

@@ -3,12 +3,11 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, circuitAddr, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
-import { StrictSign, TopicValidatorResult } from '@libp2p/gossipsub'
+import { addGaterLayer, CAPABILITIES, circuitAddr, emit, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { AddressBook } from './address-book.ts'
-import { Announcements, AnnounceTimers, SEAL_ANNOUNCEMENT } from './announcements.ts'
+import { Announcements, AnnounceTimers, MemberTopic, SEAL_ANNOUNCEMENT } from './announcements.ts'
 import { RealmAuth } from './auth.ts'
 import { configOf } from './config.ts'
 import { Connector } from './connect.ts'
@@ -23,18 +22,16 @@ import { RealmCounters } from './metrics.ts'
 import { authFailureVerdict, seqRetention } from './policy.ts'
 import { Rendezvous } from './rendezvous.ts'
 import type { RelayServer } from './address-book.ts'
-import type { OpenedAnnouncement, RejectReason } from './announcements.ts'
-import type { AuthFailed, AuthFailure } from './auth.ts'
+import type { OpenedAnnouncement } from './announcements.ts'
+import type { AuthFailed } from './auth.ts'
 import type { RealmConfig } from './config.ts'
-import type { RealmRejectReason } from './gate.ts'
-import type { Realm, RealmComponents, RealmEvents, RealmInit, RealmMember, RealmStats } from './index.ts'
+import type { RealmComponents, RealmInit } from './index.ts'
 import type { RealmKeys } from './keys.ts'
-import type { MemberState, RealmMemberLeftReason } from './member-list.ts'
+import type { MemberState } from './member-list.ts'
 import type { RealmAccess } from './members-only.ts'
-import type { CleanupBroadcaster, Clock, HoldfastEvents, InternalSizes, PathSelector, WatermarkConnectionManager } from '@holdfast/interface'
-import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { AuthFailure, CleanupBroadcaster, Clock, InternalSizes, PathSelector, Realm, RealmEvents, RealmMember, RealmMemberLeftReason, RealmRejectReason, RealmStats, RejectReason, WatermarkConnectionManager } from '@holdfast/interface'
+import type { GossipSub } from '@libp2p/gossipsub'
 import type { AbortOptions, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** the realm's layer in the node's gater chain */
 const GATE_OWNER = '@holdfast/realm'
@@ -53,6 +50,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private readonly config: RealmConfig
   private readonly list: MemberList
   private readonly announcements: Announcements
+  private readonly memberTopic: MemberTopic
   private readonly timers: AnnounceTimers
   private readonly auth: RealmAuth
   private readonly denials: DenyTable
@@ -64,7 +62,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private leaving = false
   private listeners = 0
   private shutdown = new AbortController()
-  private pubsub?: GossipSub
   private records?: RealmRecords
   private relayServer?: RelayServer
   private broadcaster?: CleanupBroadcaster
@@ -76,7 +73,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     super()
     this.keys = deriveKeys(init.psk)
     this.id = this.keys.realmId
-    this.topic = `/holdfast/realm/${this.id}/members/1.0.0`
     this.components = components
     this.log = components.logger.forComponent('holdfast:realm')
     const config = this.config = configOf(init)
@@ -85,10 +81,26 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.denials = new DenyTable(this.clock, REJECT_BACKOFF_INITIAL, REJECT_BACKOFF_MAX)
     this.list = new MemberList(this.clock, seqRetention(config.memberTtl, config.clockSkew), {
       joined: (state, met) => { this.onJoined(state, met) },
-      updated: peer => { this.emit('member:updated', { peer }) },
+      updated: peer => { emit(this, this.broadcaster, this.log, 'member:updated', { peer }) },
       left: (peer, reason) => { this.onLeft(peer, reason) }
     })
     this.announcements = new Announcements({ keys: this.keys, peerId: components.peerId, privateKey: components.privateKey, addressManager: components.addressManager, clock: this.clock, maxMessageSize: config.maxMessageSize, maxAge: config.memberTtl, skew: config.clockSkew, natType: config.natType }, this.list)
+    this.memberTopic = new MemberTopic({ realmId: this.id, self: components.peerId, log: this.log }, this.announcements, {
+      leaving: () => this.leaving,
+      accepted: (from, { announcement, addrs, relays }) => {
+        this.counters.announcementAccepted()
+        this.list.announced(from, announcement, addrs, relays)
+      },
+      rejected: (from, reason) => {
+        this.counters.announcementRejected(reason)
+        if (from != null) {
+          this.dispatch('announcement:rejected', { from, reason })
+        }
+      },
+      // a new member on the topic missed everything before: announce soon (an outsider's subscription is no reason)
+      subscribed: peer => { if (this.list.isConnected(peer)) { this.timers.soon() } }
+    })
+    this.topic = this.memberTopic.name
     this.timers = new AnnounceTimers(this.clock, config.announceInterval, config.memberTtl, {
       announce: () => { void this.announce() },
       sweep: () => { this.list.sweep(config.memberTtl); this.denials.sweep() }
@@ -149,7 +161,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     this.pathSelector = findService<PathSelector>(this.components, CAPABILITIES.pathSelector)
-    this.pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
     const dht = this.config.dht ? findRealmDht(this.components, this.id) : undefined
     this.records = dht == null ? undefined : new RealmRecords({ dht, realmId: this.id, peerId: this.components.peerId, privateKey: this.components.privateKey, clock: this.clock, log: this.log }, this.announcements)
     // circuit-relay-v2's server declares no capability: it is found by its tag, under its usual key
@@ -160,14 +171,9 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
         void this.addressBook.answer(stream, connection, relay)
       }, { runOnLimitedConnection: true })
     }
-    if (this.pubsub != null) {
-      if (this.pubsub.globalSignaturePolicy !== StrictSign) {
-        this.log.error('gossipsub does not use StrictSign: the member list needs signed messages')
-      }
-      this.pubsub.topicValidators.set(this.topic, this.validate)
-      this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
-      this.listeners++
-      this.pubsub.subscribe(this.topic)
+    const pubsub = findService<GossipSub>(this.components, '@libp2p/pubsub')
+    if (pubsub != null) {
+      this.memberTopic.join(pubsub)
     }
     // connections opened before we listened
     for (const connection of this.components.connectionManager.getConnections()) {
@@ -200,15 +206,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     // before the DHTs stop: no provide or lookup may start against a stopping node
     await this.discovery?.stop()
     this.discovery = undefined
-    if (this.pubsub != null) {
-      this.pubsub.topicValidators.delete(this.topic)
-      this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-      try {
-        this.pubsub.unsubscribe(this.topic)
-      } catch (err) {
-        this.log('unsubscribe: %e', err)
-      }
-    }
+    this.memberTopic.leave()
   }
 
   async stop (): Promise<void> {
@@ -256,7 +254,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     return {
       peers: this.list.size,
       timers: this.timers.size + this.auth.size,
-      listeners: this.listeners,
+      listeners: this.listeners + this.memberTopic.size,
       gate: gaterLayers(this.components).includes(GATE_OWNER) ? 1 : 0,
       dhtPuts: this.records?.size ?? 0,
       pendingAuth: this.auth.size,
@@ -333,7 +331,14 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   private rejected (peer: PeerId, reason: RealmRejectReason): void {
     this.counters.connectionRejected(reason)
-    this.safeDispatchEvent('realm:rejected', { detail: { peer, reason } })
+    this.dispatch('realm:rejected', { peer, reason })
+  }
+
+  /** the realm's own monitoring events, on the service only (the broadcaster carries the `member:*` ones) */
+  private dispatch<K extends 'realm:rejected' | 'announcement:rejected' | 'reservation:denied'> (type: K, detail: RealmEvents[K]['detail']): void {
+    if (this.listenerCount(type) > 0) {
+      this.safeDispatchEvent(type, { detail })
+    }
   }
 
   // ---- membership ----
@@ -345,7 +350,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       this.log('could not tag %p: %e', peer, err)
     })
     this.broadcaster?.markReady(peer, 'realm-auth')
-    this.emit('member:joined', { peer })
+    emit(this, this.broadcaster, this.log, 'member:joined', { peer })
     if (met) {
       // a newcomer we met knows nobody yet: answer with our own announcement instead of making it
       // wait an interval. One heard of through an announcement is not answered: in a realm of n
@@ -359,26 +364,17 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.components.peerStore.merge(peer, { tags: { [TAGS.realmMember]: undefined } }).catch(err => {
       this.log('could not untag %p: %e', peer, err)
     })
-    this.emit('member:left', { peer, reason })
-  }
-
-  private emit<K extends 'member:joined' | 'member:updated' | 'member:left'> (type: K, detail: HoldfastEvents[K]): void {
-    this.safeDispatchEvent(type, { detail } as any)
-    this.broadcaster?.publish(type, detail)
+    emit(this, this.broadcaster, this.log, 'member:left', { peer, reason })
   }
 
   // ---- member list ----
 
   async announce (): Promise<void> {
-    if (!this.running || this.pubsub == null) {
+    if (!this.running || this.memberTopic.size === 0) {
       return
     }
-    try {
-      await this.pubsub.publish(this.topic, await this.announcements.build(this.leaving))
+    if (await this.memberTopic.publish(this.leaving)) {
       this.counters.announcementSent()
-    } catch (err: any) {
-      // no subscriber yet is normal on start; the next interval tries again
-      this.log('announce: %s', err?.message)
     }
     if (!this.leaving) {
       this.records?.republishIfDue(this.shutdown.signal)
@@ -396,30 +392,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     return this.announcements.open(from, data, purpose)
   }
 
-  /** gossipsub's topic validator: REJECT (the sender's score drops) anything not a fresh, sealed announcement of its own */
-  private readonly validate = async (_propagationSource: PeerId, message: Message): Promise<TopicValidatorResult> => {
-    if (message.type !== 'signed') {
-      return this.reject(undefined, 'malformed')
-    }
-    const result = await this.announcements.open(message.from, message.data)
-    if (typeof result === 'string') {
-      return this.reject(message.from, result)
-    }
-    if (!message.from.equals(this.components.peerId) && !this.leaving) {
-      this.counters.announcementAccepted()
-      this.list.announced(message.from, result.announcement, result.addrs, result.relays)
-    }
-    return TopicValidatorResult.Accept
-  }
-
-  private reject (from: PeerId | undefined, reason: RejectReason): TopicValidatorResult {
-    this.counters.announcementRejected(reason)
-    if (from != null) {
-      this.safeDispatchEvent('announcement:rejected', { detail: { from, reason } })
-    }
-    return TopicValidatorResult.Reject
-  }
-
   async leave (opts: AbortOptions = {}): Promise<void> {
     opts.signal?.throwIfAborted()
     this.leaving = true
@@ -429,13 +401,6 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     await this.components.registrar.unhandle(this.auth.protocol)
     this.list.clear('left', true)
     this.announcements.forgetOwnRecord()
-  }
-
-  /** a new member on the topic: announce soon, since it missed everything before (an outsider's subscription is no reason) */
-  private readonly onSubscriptionChange = (event: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (this.list.isConnected(event.detail.peerId) && event.detail.subscriptions.some(s => s.topic === this.topic && s.subscribe)) {
-      this.timers.soon()
-    }
   }
 
   // ---- node events ----
@@ -479,7 +444,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
         }
         this.counters.refused(where)
         if (where === 'reservation') {
-          this.safeDispatchEvent('reservation:denied', { detail: { peer } })
+          this.dispatch('reservation:denied', { peer })
         }
       }
     }))

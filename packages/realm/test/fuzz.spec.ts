@@ -21,7 +21,7 @@ describe('realm wire decoders under fuzzing', () => {
 
   beforeEach(async () => {
     nodes = [a, b] = await Promise.all([createMember(), createMember()])
-    validate = (a.services.realm as any).validate
+    validate = (a.services.realm as any).memberTopic.validate
   })
 
   afterEach(async () => {

@@ -163,7 +163,7 @@ async function tagged (node: RealmNode, peer: PeerId): Promise<boolean> {
 
 /** the realm's own topic validator, called as gossipsub calls it */
 async function validate (node: RealmNode, propagationSource: PeerId, msg: SignedMessage): Promise<TopicValidatorResult> {
-  return (node.services.realm as any).validate(propagationSource, msg)
+  return (node.services.realm as any).memberTopic.validate(propagationSource, msg)
 }
 
 describe('realm ghosts: replayed announcements of departed members', () => {
