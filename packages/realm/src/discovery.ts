@@ -5,6 +5,7 @@
  * passes auth, like any other peer.
  */
 
+import { setMaxListeners } from 'main-event'
 import { RENDEZVOUS_LOOKUP_RETRY } from './constants.ts'
 import { nextRetryDelay } from './policy.ts'
 import type { Rendezvous } from './rendezvous.ts'
@@ -44,6 +45,8 @@ export class Discovery {
 
   start (): void {
     this.shutdown = new AbortController()
+    // each round's lookup and each connect to a provider found listen to it
+    setMaxListeners(Infinity, this.shutdown.signal)
     this.init.rendezvous.start()
     this.now()
   }

@@ -3,9 +3,9 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, circuitAddr, emit, findService, findServices, gaterLayers, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
-import { isPeerId, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { TypedEventEmitter } from 'main-event'
+import { addGaterLayer, CAPABILITIES, checkOptions, checkPeerId, circuitAddr, emit, findService, findServices, gaterLayers, InvalidArgumentError, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
+import { isConnection, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { AddressBook } from './address-book.ts'
 import { Announcements, AnnounceTimers, MemberTopic, SEAL_ANNOUNCEMENT } from './announcements.ts'
 import { RealmAuth } from './auth.ts'
@@ -154,6 +154,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.running = true
     this.leaving = false
     this.shutdown = new AbortController()
+    // the DHT puts get it as their signal (kad-dht listens once per peer it sends to), and each lookup combines it with its caller's
+    setMaxListeners(Infinity, this.shutdown.signal)
     this.installGate()
   }
 
@@ -239,11 +241,11 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   }
 
   isMember (peer: PeerId): boolean {
-    return isPeerId(peer) && this.list.get(peer) != null
+    return this.list.get(checkPeerId(peer)) != null
   }
 
   isInfrastructure (peer: PeerId): boolean {
-    return isPeerId(peer) && this.config.infrastructure.has(peer.toString())
+    return this.config.infrastructure.has(checkPeerId(peer).toString())
   }
 
   stats (): RealmStats {
@@ -269,12 +271,15 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     return this.connector.lastSource
   }
 
-  async authenticate (connection: Connection, opts: AbortOptions = {}): Promise<void> {
-    await this.auth.authenticate(connection, opts)
+  async authenticate (connection: Connection, opts?: AbortOptions): Promise<void> {
+    if (!isConnection(connection)) {
+      throw new InvalidArgumentError('connection must be a libp2p Connection', 'connection')
+    }
+    await this.auth.authenticate(connection, checkOptions(opts))
   }
 
-  async connect (peer: PeerId, opts: AbortOptions = {}): Promise<Connection> {
-    return this.connector.connect(peer, opts)
+  async connect (peer: PeerId, opts?: AbortOptions): Promise<Connection> {
+    return this.connector.connect(checkPeerId(peer), checkOptions(opts))
   }
 
   /** `membersOnly` services ask here: an authenticated member on this connection, or named infrastructure */
@@ -381,19 +386,20 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     }
   }
 
-  async publishRecord (opts: AbortOptions = {}): Promise<void> {
+  async publishRecord (opts?: AbortOptions): Promise<void> {
+    const checked = checkOptions(opts)
     if (this.running) {
-      await this.records?.publish(this.signal(opts))
+      await this.records?.publish(this.signal(checked))
     }
   }
 
   /** decodes and checks one member-list payload (exposed for the fuzz tests) */
   async openAnnouncement (from: PeerId, data: Uint8Array, purpose = SEAL_ANNOUNCEMENT): Promise<OpenedAnnouncement | RejectReason> {
-    return this.announcements.open(from, data, purpose)
+    return this.announcements.open(checkPeerId(from, 'from'), data, purpose)
   }
 
-  async leave (opts: AbortOptions = {}): Promise<void> {
-    opts.signal?.throwIfAborted()
+  async leave (opts?: AbortOptions): Promise<void> {
+    checkOptions(opts).signal?.throwIfAborted()
     this.leaving = true
     this.timers.stop()
     await this.announce()
