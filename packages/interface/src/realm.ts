@@ -74,7 +74,8 @@ export interface Realm extends TypedEventTarget<RealmEvents>, Introspectable {
   /**
    * reaches a peer by its peer ID alone and resolves once it is authenticated and able to carry
    * streams; `NotRealmMemberError` when the peer was reached and is not a member,
-   * `PeerUnreachableError` when no address reached it
+   * `PeerUnreachableError` when no address reached it. With a cleanup broadcaster on the node, a
+   * cleanup of the peer rejects it at once with `ConnectionClosedError` and aborts its dial
    */
   connect(peer: PeerId, opts?: AbortOptions): Promise<Connection>
   /** announces now (also done on start, every interval and on address change) */

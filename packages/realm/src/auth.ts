@@ -40,6 +40,8 @@ export interface AuthHooks {
 }
 
 interface PendingAuth {
+  /** the remote peer, as a string */
+  peer: string
   promise: Promise<void>
   controller: AbortController
   timer: unknown
@@ -110,8 +112,14 @@ export class RealmAuth {
   }
 
   /** the connection closed: its exchange, if any, fails now */
-  connectionClosed (connection: Connection): void {
-    this.pending.get(connection.id)?.reject('closed', new RealmAuthError('The connection closed during realm authentication'))
+  connectionClosed (connectionId: string): void {
+    this.pending.get(connectionId)?.reject('closed', new RealmAuthError('The connection closed during realm authentication'))
+  }
+
+  /** the ids of the peer's connections under auth */
+  pendingOf (peer: PeerId): string[] {
+    const key = peer.toString()
+    return [...this.pending].filter(([, entry]) => entry.peer === key).map(([id]) => id)
   }
 
   /** fails every exchange under way */
@@ -135,6 +143,7 @@ export class RealmAuth {
       }
     }
     const entry: PendingAuth = {
+      peer: connection.remotePeer.toString(),
       promise,
       controller,
       timer: undefined,

@@ -8,7 +8,8 @@
  * - the realm is an access boundary: by default (`exclusive`) a peer that is neither a member nor named `infrastructure` is disconnected when its auth fails or times out, and denied for a capped backoff; the realm DHT (`membersOnly`), relay and address book serve members only in every mode;
  * - members announce themselves on a sealed (AES-256-GCM), StrictSign gossipsub topic whose validator rejects anything that does not open, is not the sender's own, is dated too old or too far ahead, or replays an old sequence number (kept past a member's departure, so it cannot come back); members not heard from for `memberTtl` expire;
  * - members rendezvous on any kad-dht under a key derived from the PSK, so plain relays and DHT servers (go-libp2p's among them) can introduce them without listing them;
- * - `realm.connect(peerId)` resolves addresses from the peer store, the member list, the realm DHT, relays' address books, a relay both sides hold reservations on and the rendezvous, and resolves once the peer is authenticated;
+ * - `realm.connect(peerId)` resolves addresses from the peer store, the member list, the realm DHT, relays' address books, a relay both sides hold reservations on and the rendezvous, and resolves once the peer is authenticated; with the cleanup broadcaster on the node it is work bound to the peer, so a cleanup of the peer rejects it at once (`ConnectionClosedError`) and aborts its dial;
+ * - a peer's cleanup on the broadcaster drops what the realm holds for that peer's closed connections; membership, the deny table and the replay memory stay;
  * - `connectNode(node, target)` is the node-level dial: a bare peer ID with no known address is an `AddressRequiredError`.
  *
  * @example

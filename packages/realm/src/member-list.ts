@@ -121,9 +121,14 @@ export class MemberList {
     this.add({ peerId: peer, addrs: [], relays: [], natType: 'unknown', lastSeen: this.clock.now(), connections: new Set([connection.id]) }, true)
   }
 
-  connectionClosed (connection: Connection): void {
-    const state = this.members.get(connection.remotePeer.toString())
-    if (state?.connections.delete(connection.id) === true) {
+  /** the ids of the member's authenticated connections */
+  connectionsOf (peer: PeerId): string[] {
+    return [...this.members.get(peer.toString())?.connections ?? []]
+  }
+
+  connectionClosed (peer: PeerId, connectionId: string): void {
+    const state = this.members.get(peer.toString())
+    if (state?.connections.delete(connectionId) === true) {
       state.lastSeen = this.clock.now()
     }
   }

@@ -3,7 +3,7 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, checkOptions, checkPeerId, circuitAddr, emit, findService, findServices, gaterLayers, InvalidArgumentError, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, checkOptions, checkPeerId, CLEANUP_ORDER, emit, findService, findServices, gaterLayers, InvalidArgumentError, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { isConnection, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { AddressBook } from './address-book.ts'
@@ -62,6 +62,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
   private leaving = false
   private listeners = 0
   private shutdown = new AbortController()
+  /** takes the realm's layer out of the broadcaster's cleanup chain */
+  private removeCleanupLayer?: () => void
   private records?: RealmRecords
   private relayServer?: RelayServer
   private broadcaster?: CleanupBroadcaster
@@ -126,20 +128,15 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.connector = new Connector({
       peerStore: components.peerStore,
       addressManager: components.addressManager,
+      connectionManager: components.connectionManager,
       log: this.log,
-      authenticatedConnection: peer => components.connectionManager.getConnections(peer).find(c => c.status === 'open' && this.list.isAuthenticated(c)),
-      memberAddrs: peer => {
-        const state = this.list.get(peer)
-        return [...state?.addrs ?? [], ...(state?.relays ?? []).map(relay => circuitAddr(relay))]
-      },
+      broadcaster: () => this.broadcaster,
+      pathSelector: () => this.pathSelector,
+      list: this.list,
       dhtAddrs: async (peer, opts) => this.records?.lookup(peer, this.signal(opts)),
       addressBookAddrs: async (peer, opts) => this.addressBook.ask(peer, opts),
       rendezvousAddrs: async (peer, opts) => this.discovery?.addrsOf(peer, opts) ?? [],
       isDenied: peer => config.exclusive && this.denials.isDenied(peer),
-      dial: async (peer, addrs, opts) => this.pathSelector != null
-        // the path selector picks relay-first or direct-first from these addresses and upgrades a relayed connection in the background
-        ? this.pathSelector.connect(peer, { addrs, signal: opts.signal })
-        : components.connectionManager.openConnection(addrs, { signal: opts.signal }),
       authenticate: async (connection, opts) => this.authenticate(connection, opts)
     })
     registerService(components, this)
@@ -161,6 +158,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   async afterStart (): Promise<void> {
     this.broadcaster = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
+    this.removeCleanupLayer = this.broadcaster?.onCleanup('realm', CLEANUP_ORDER.realm, this.onPeerCleanup)
     this.connManager = findService<WatermarkConnectionManager>(this.components, CAPABILITIES.connectionManager)
     this.pathSelector = findService<PathSelector>(this.components, CAPABILITIES.pathSelector)
     const dht = this.config.dht ? findRealmDht(this.components, this.id) : undefined
@@ -224,6 +222,8 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     this.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
     this.listeners = 0
+    this.removeCleanupLayer?.()
+    this.removeCleanupLayer = undefined
     removeGaterLayer(this.components, GATE_OWNER)
     this.timers.stop()
     this.auth.stop()
@@ -258,6 +258,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       timers: this.timers.size + this.auth.size,
       listeners: this.listeners + this.memberTopic.size,
       gate: gaterLayers(this.components).includes(GATE_OWNER) ? 1 : 0,
+      cleanupLayer: this.removeCleanupLayer == null ? 0 : 1,
       dhtPuts: this.records?.size ?? 0,
       pendingAuth: this.auth.size,
       seqs: this.list.seqCount,
@@ -415,9 +416,35 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.authenticate(event.detail).catch(() => {})
   }
 
+  /**
+   * One connection closed: its auth exchange and its place among the member's authenticated
+   * connections go. Its own trigger, not the cleanup chain: a peer may close one connection and
+   * keep another, and no cleanup runs for that.
+   */
   private readonly onConnectionClose = (event: CustomEvent<Connection>): void => {
-    this.auth.connectionClosed(event.detail)
-    this.list.connectionClosed(event.detail)
+    this.connectionGone(event.detail.remotePeer, event.detail.id)
+  }
+
+  private connectionGone (peer: PeerId, connectionId: string): void {
+    this.auth.connectionClosed(connectionId)
+    this.list.connectionClosed(peer, connectionId)
+  }
+
+  /**
+   * The realm's layer of a peer's cleanup. The broadcaster has already rejected the peer's
+   * `connect` under way. What goes here is what the realm holds for connections of the peer
+   * that are no longer open (libp2p may report the disconnect, and the cleanup run, before each
+   * `connection:close`). What stays: the membership (it ends when the member leaves, fails auth
+   * or expires), and the realm's memory against outsiders and replays, which a disconnect must
+   * not wipe: the deny table, the last seqs, and each connection's final auth verdict.
+   */
+  private readonly onPeerCleanup = (peer: PeerId): void => {
+    const open = new Set(this.components.connectionManager.getConnections(peer).filter(c => c.status === 'open').map(c => c.id))
+    for (const id of new Set([...this.auth.pendingOf(peer), ...this.list.connectionsOf(peer)])) {
+      if (!open.has(id)) {
+        this.connectionGone(peer, id)
+      }
+    }
   }
 
   private readonly onSelfUpdate = (): void => {
