@@ -6,7 +6,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export interface ConnectNodeOptions extends AbortOptions {}
 
 /**
- * The node-level connect (CONN-INV-011): outside a realm there is no shared discovery and no
+ * The node-level connect: outside a realm there is no shared discovery and no
  * shared relay, so a bare peer ID is dialled only when the peer store already has addresses
  * for it (or a connection is open); otherwise `AddressRequiredError`. A multiaddr dials as usual.
  */
