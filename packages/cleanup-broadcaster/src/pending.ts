@@ -44,7 +44,8 @@ interface BoundSignal {
   readonly signal: AbortSignal
   /** called once if the caller's signal or the timeout aborts first */
   onCallerAbort(fn: () => void): void
-  release(): void
+  /** detaches from the inputs; `cancelledBy` (a cleanup's error) aborts the signal first, so the work's I/O stops too */
+  release(cancelledBy?: Error): void
 }
 
 interface WorkHandle<T> {
@@ -90,11 +91,11 @@ export class Pending {
     const timeoutController = ms === undefined ? undefined : new AbortController()
     const bound = this.workSignal(owner, signal, timeoutController?.signal)
     let timer: unknown
-    const pending = addWork<T>(owner, 'track', () => {
+    const pending = addWork<T>(owner, 'track', (cancelledBy) => {
       if (timer !== undefined) {
         this.deps.timers.clear(timer)
       }
-      bound.release()
+      bound.release(cancelledBy)
       this.deps.peers.release(entry)
     })
     const settle = pending.settle
@@ -145,8 +146,8 @@ export class Pending {
     const openBefore = new Set(entry?.connections.map(c => c.connection.id))
     const bound = entry == null ? undefined : this.workSignal(entry, opts.signal)
     const signal = bound == null ? opts.signal : bound.signal
-    const pending = addWork<Connection>(entry, 'dial', () => {
-      bound?.release()
+    const pending = addWork<Connection>(entry, 'dial', (cancelledBy) => {
+      bound?.release(cancelledBy)
       if (entry != null) {
         this.deps.peers.release(entry)
       }
@@ -231,23 +232,37 @@ export class Pending {
     if (inputs.length === 1) {
       return { signal: own, onCallerAbort: () => {}, release: () => {} }
     }
-    const combined = anySignal(inputs)
+    // a cleanup settles the work before it aborts the owner's signal: this input lets it abort
+    // the combined signal itself before the combination is taken apart
+    const cancel = new AbortController()
+    const combined = anySignal([...inputs, cancel.signal])
     // the work may hand it to every request it makes
     setMaxListeners(Infinity, combined)
     this.listeners += inputs.length
     let onAbort: (() => void) | undefined
+    const detach = (): void => {
+      combined.clear()
+      this.listeners -= inputs.length
+    }
     return {
       signal: combined,
       onCallerAbort: (fn) => {
         onAbort = fn
         combined.addEventListener('abort', fn, { once: true })
       },
-      release: () => {
+      release: (cancelledBy) => {
         if (onAbort !== undefined) {
           combined.removeEventListener('abort', onAbort)
         }
-        combined.clear()
-        this.listeners -= inputs.length
+        if (cancelledBy == null) {
+          detach()
+          return
+        }
+        // as the owner's abort: after the rejections reached their callers
+        queueMicrotask(() => {
+          cancel.abort(cancelledBy)
+          detach()
+        })
       }
     }
   }
@@ -306,11 +321,12 @@ function ownSignal (owner: WorkOwner): AbortSignal {
  * Registers pending work on its owner (a peer, one connection, or nothing for a dial whose
  * peer is not known yet) so a cleanup can reject it; settling it takes it off and runs `done`.
  */
-function addWork<T> (owner: WorkOwner | undefined, kind: PendingWork['kind'], done: () => void): WorkHandle<T> {
+function addWork<T> (owner: WorkOwner | undefined, kind: PendingWork['kind'], done: (cancelledBy?: Error) => void): WorkHandle<T> {
   const { promise, resolve, reject } = Promise.withResolvers<T>()
   let settled = false
-  const record: PendingWork = { kind, reject: (error) => { settle(error) } }
-  const settle = (error?: Error, value?: T): void => {
+  // a cleanup's rejection also cancels the work itself
+  const record: PendingWork = { kind, reject: (error) => { settle(error, undefined, true) } }
+  const settle = (error?: Error, value?: T, cancelled = false): void => {
     if (settled) {
       return
     }
@@ -322,7 +338,7 @@ function addWork<T> (owner: WorkOwner | undefined, kind: PendingWork['kind'], do
     } else {
       resolve(value as T)
     }
-    done()
+    done(cancelled ? error : undefined)
   }
   if (owner != null) {
     (owner.work ??= new Set()).add(record)

@@ -49,6 +49,24 @@ for (const transport of transports) {
       })
     })
 
+    it('a cleanup aborts the signal of work that also has a caller signal or a timeout, so its I/O stops too', async () => {
+      const { a, b } = nodes
+      const { broadcaster } = a.services
+      await connect(a, b)
+      const signals: AbortSignal[] = []
+      const caller = new AbortController()
+      const withCaller = broadcaster.track(b.peerId, async (signal) => { signals.push(signal); return untilAborted(signal) }, { signal: caller.signal })
+      const withTimeout = broadcaster.track(b.peerId, async (signal) => { signals.push(signal); return untilAborted(signal) }, { timeout: 60_000 })
+      await broadcaster.cleanup(b.peerId, 'manual')
+      await expect(withCaller).to.eventually.be.rejected.with.property('name', 'ConnectionClosedError')
+      await expect(withTimeout).to.eventually.be.rejected.with.property('name', 'ConnectionClosedError')
+      for (const signal of signals) {
+        expect(await abortReason(signal)).to.have.property('name', 'ConnectionClosedError')
+      }
+      expect(caller.signal.aborted).to.be.false()
+      expect(broadcaster.internalSizes()).to.include({ pending: 0, timers: 0 })
+    })
+
     it('a request that connects to the peer itself is bound to the connection it opened', async () => {
       const { a, b } = nodes
       const { broadcaster } = a.services
