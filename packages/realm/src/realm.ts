@@ -3,7 +3,7 @@
  * gates, the realm DHT records, the address book and connect by ID, and wires them to the node.
  */
 
-import { addGaterLayer, CAPABILITIES, checkOptions, checkPeerId, CLEANUP_ORDER, emit, findService, findServices, gaterLayers, InvalidArgumentError, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
+import { addGaterLayer, CAPABILITIES, checkOptions, checkPeerId, CLEANUP_ORDER, emit, EventListeners, findService, findServices, gaterLayers, InvalidArgumentError, registerService, removeGaterLayer, TAGS } from '@holdfast/interface'
 import { isConnection, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { setMaxListeners, TypedEventEmitter } from 'main-event'
 import { AddressBook } from './address-book.ts'
@@ -31,7 +31,7 @@ import type { MemberState } from './member-list.ts'
 import type { RealmAccess } from './members-only.ts'
 import type { AuthFailure, CleanupBroadcaster, Clock, InternalSizes, PathSelector, Realm, RealmEvents, RealmMember, RealmMemberLeftReason, RealmRejectReason, RealmStats, RejectReason, WatermarkConnectionManager } from '@holdfast/interface'
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { AbortOptions, Connection, Logger, PeerId, Startable } from '@libp2p/interface'
+import type { AbortOptions, Connection, Libp2pEvents, Logger, PeerId, Startable } from '@libp2p/interface'
 
 /** the realm's layer in the node's gater chain */
 const GATE_OWNER = '@holdfast/realm'
@@ -60,7 +60,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
 
   private running = false
   private leaving = false
-  private listeners = 0
+  private readonly nodeEvents: EventListeners<Libp2pEvents>
   private shutdown = new AbortController()
   /** takes the realm's layer out of the broadcaster's cleanup chain */
   private removeCleanupLayer?: () => void
@@ -139,15 +139,17 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
       isDenied: peer => config.exclusive && this.denials.isDenied(peer),
       authenticate: async (connection, opts) => this.authenticate(connection, opts)
     })
+    this.nodeEvents = new EventListeners<Libp2pEvents>(components.events, {
+      'connection:open': this.onConnectionOpen,
+      'connection:close': this.onConnectionClose,
+      'self:peer:update': this.onSelfUpdate
+    }, this.log)
     registerService(components, this)
   }
 
   async start (): Promise<void> {
     await this.components.registrar.handle(this.auth.protocol, this.auth.handle, { runOnLimitedConnection: true })
-    this.components.events.addEventListener('connection:open', this.onConnectionOpen)
-    this.components.events.addEventListener('connection:close', this.onConnectionClose)
-    this.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
-    this.listeners = 3
+    this.nodeEvents.add()
     this.running = true
     this.leaving = false
     this.shutdown = new AbortController()
@@ -218,10 +220,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     this.records = undefined
     this.discovery = undefined
     this.relayServer = undefined
-    this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
-    this.components.events.removeEventListener('connection:close', this.onConnectionClose)
-    this.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
-    this.listeners = 0
+    this.nodeEvents.remove()
     this.removeCleanupLayer?.()
     this.removeCleanupLayer = undefined
     removeGaterLayer(this.components, GATE_OWNER)
@@ -256,7 +255,7 @@ export class RealmService extends TypedEventEmitter<RealmEvents> implements Real
     return {
       peers: this.list.size,
       timers: this.timers.size + this.auth.size,
-      listeners: this.listeners + this.memberTopic.size,
+      listeners: this.nodeEvents.size + this.memberTopic.size,
       gate: gaterLayers(this.components).includes(GATE_OWNER) ? 1 : 0,
       cleanupLayer: this.removeCleanupLayer == null ? 0 : 1,
       dhtPuts: this.records?.size ?? 0,
