@@ -25,6 +25,16 @@ function attemptDelays (h: Harness, peer: PeerId, heldAt: number, window: number
 describe('reconnector on real nodes (memory transport), reconnector on fake time', () => {
   let h: Harness | undefined
   let remotes: Remote[] = []
+
+  /** a remote the harness watches, connected, then stopped: the harness now holds it */
+  async function watchedThenGone (harness: Harness): Promise<Remote> {
+    const b = await createRemote()
+    remotes.push(b)
+    harness.node.services.reconnector.watch(b.peerId)
+    await connect(harness.node, b.node)
+    await goAway(harness, b)
+    return b
+  }
   let others: Libp2p[] = []
 
   afterEach(async () => {
@@ -99,11 +109,7 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
 
   it('outage of 20 s, the peer is back after 12 s: attempts at jittered times inside their bands, recovered (reconnected)', async () => {
     h = await createHarness({ random: seededRandom(2) })
-    const b = await createRemote()
-    remotes.push(b)
-    h.node.services.reconnector.watch(b.peerId)
-    await connect(h.node, b.node)
-    await goAway(h, b)
+    const b = await watchedThenGone(h)
     const heldAt = h.clock.now()
 
     await h.advance(12_000)
@@ -163,11 +169,7 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
 
   it('peer gone for good, stateHoldTime first (defaults, middle of each band): 4 dials, peer:removed (hold-expired) at 30 s', async () => {
     h = await createHarness({ random: () => 0.5 })
-    const b = await createRemote()
-    remotes.push(b)
-    h.node.services.reconnector.watch(b.peerId)
-    await connect(h.node, b.node)
-    await goAway(h, b)
+    const b = await watchedThenGone(h)
     const heldAt = h.clock.now()
 
     await h.advance(40_000, () => h?.count('peer:removed') === 1)
