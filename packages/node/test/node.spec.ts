@@ -1,11 +1,12 @@
 import { defaults as connectionManagerDefaults } from '@holdfast/connection-manager'
+import { gaterLayers } from '@holdfast/interface'
 import { expectNoLeaks, stopAll } from '@holdfast/test-utils'
 import { byteStream } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { createHoldfastNode, MAX_CONNECTIONS } from '../src/index.ts'
 import type { HoldfastRealmNode } from '../src/index.ts'
 import type { Introspectable } from '@holdfast/interface'
-import type { PeerId } from '@libp2p/interface'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
 
 const PSK = new Uint8Array(32).fill(3)
 const ECHO = '/holdfast-test/echo/1.0.0'
@@ -29,6 +30,26 @@ async function member (node: HoldfastRealmNode, peer: PeerId): Promise<void> {
 function holdfastServices (node: HoldfastRealmNode): Record<string, Introspectable> {
   const { broadcaster, connections, paths, reconnector, network, realm } = node.services
   return { broadcaster, connections, paths, reconnector, network, realm }
+}
+
+const CHAIN = Symbol.for('@holdfast/gater-chain')
+
+interface Wrapping {
+  /** how many holdfast chains wrap the app's gater */
+  wrappers: number
+  /** the gater under every wrapper */
+  base: ConnectionGater
+}
+
+/** peels the holdfast chains off the node's gater, counting them */
+function unwrap (gater: ConnectionGater): Wrapping {
+  let wrappers = 0
+  let current: any = gater
+  while (Object.hasOwn(current, CHAIN)) {
+    wrappers++
+    current = current[CHAIN].base
+  }
+  return { wrappers, base: current }
 }
 
 describe('createHoldfastNode (Node, 127.0.0.1)', () => {
@@ -100,5 +121,28 @@ describe('createHoldfastNode (Node, 127.0.0.1)', () => {
       .with.property('option', 'relays')
     await expect(createHoldfastNode({ realm: { psk: new Uint8Array(8) } })).to.eventually.be.rejected
       .with.property('name', 'InvalidConfigError')
+  })
+
+  it('a stop/start/stop/start cycle leaves exactly one gater wrapper, with the connection manager\'s and the realm\'s layers once each', async () => {
+    const node = await createHoldfastNode({ realm: { psk: new Uint8Array(32).fill(5) }, preset: 'test', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(node)
+    // the node's components: libp2p keeps them on the node, where the services' gater layers live
+    const components = (node as unknown as { components: { connectionGater: ConnectionGater } }).components
+    const started = unwrap(components.connectionGater)
+    expect(started.wrappers).to.equal(1)
+    const appGater = started.base
+    const layers = ['@holdfast/connection-manager', '@holdfast/realm']
+    expect(gaterLayers(components)).to.have.members(layers)
+
+    for (let cycle = 0; cycle < 2; cycle++) {
+      await node.stop()
+      expect(unwrap(components.connectionGater)).to.deep.equal({ wrappers: 0, base: appGater }, `stopped, cycle ${cycle}`)
+      expect(gaterLayers(components)).to.deep.equal([])
+      await node.start()
+      const again = unwrap(components.connectionGater)
+      expect(again.wrappers).to.equal(1, `started, cycle ${cycle}`)
+      expect(again.base).to.equal(appGater)
+      expect(gaterLayers(components)).to.have.members(layers).and.to.have.lengthOf(2)
+    }
   })
 })
