@@ -1,6 +1,6 @@
 /**
  * The small benchmark harness: how a benchmark is declared (its sizes for quick and full runs),
- * statistics, the run environment, the result file of spec 09 and the human table. No benchmark
+ * statistics, the run environment, the JSON result file and the human table. No benchmark
  * logic here; the result builder is in result.ts, shared node setup in setup.ts.
  */
 
@@ -35,7 +35,7 @@ export interface TargetSpec {
   unit: string
 }
 
-/** `benchmarks/results/<name>.json` (spec 09). Extra fields are allowed. */
+/** `benchmarks/results/<name>.json`. Extra fields are allowed. */
 export interface BenchResult {
   name: string
   unit: string

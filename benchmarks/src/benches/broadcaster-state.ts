@@ -1,6 +1,6 @@
 /**
- * broadcaster-state (spec 01: "state per connected peer < 512 bytes of heap; zero entries left
- * after cleanup"): retained heap per connected peer of the cleanup broadcaster, after GC.
+ * broadcaster-state (target: state per connected peer < 512 bytes of heap; zero entries left
+ * after cleanup): retained heap per connected peer of the cleanup broadcaster, after GC.
  *
  * The broadcaster is the real service class, started on a real event target; the 10,000
  * connections are synthetic `Connection`-shaped objects dispatched as libp2p's

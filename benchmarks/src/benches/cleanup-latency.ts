@@ -1,6 +1,6 @@
 /**
- * cleanup-latency (spec 01 / spec 09): how long 1,000 requests pending on a peer wait once the
- * peer's last connection closes.
+ * cleanup-latency: how long 1,000 requests pending on a peer wait once the peer's last
+ * connection closes.
  *
  * Two real libp2p nodes (test-utils `createNode`: memory transport, noise, yamux), A with the
  * broadcaster, one connection A -> B, torn down with `connection.abort()` on A's side. Three
@@ -12,14 +12,14 @@
  * requests.
  *
  * Cases, the same 1,000 requests each. holdfast-track: `broadcaster.track(peerB, work)` whose
- * work never settles on its own (it rejects when its signal aborts); spec 01's figure is
- * `closeEvent -> end`. libp2p-stream-reset (the measured baseline): each request an `lpStream`
- * write + `read()` on its own libp2p stream to B, which never answers: what libp2p gives an
- * app whose request is a stream. libp2p rejects those reads while aborting the muxer, before it
+ * work never settles on its own (it rejects when its signal aborts); the figure this
+ * benchmark measures is `closeEvent -> end`. libp2p-stream-reset (the measured baseline): each
+ * request an `lpStream` write + `read()` on its own libp2p stream to B, which never answers:
+ * what libp2p gives an app whose request is a stream. libp2p rejects those reads while aborting the muxer, before it
  * dispatches the close event, so the two are compared on `abort -> end`, the one clock that
  * starts at the same moment for both. request-timeout (not measured): an app-level request that
  * is not a stream (a reply matched by id, a pubsub answer...) waits for its own timeout, 30 s
- * in seed 000.
+ * without holdfast.
  */
 
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -32,9 +32,9 @@ import type { Summary } from '../harness.ts'
 import type { CleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
 import type { Connection, Libp2p, Stream, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 
-/** pending requests per round (spec 01) */
+/** pending requests per round: the 2 ms target is for 1,000 of them */
 const PENDING = 1_000
-/** the seed 000 request timeout: what a pending app-level request waits today */
+/** the request timeout without holdfast: what a pending app-level request waits today */
 const REQUEST_TIMEOUT_MS = 30_000
 const PROTOCOL = '/holdfast-bench/never-answers/1.0.0'
 /**
@@ -66,7 +66,7 @@ interface Round {
   abortToEnd: number
   /** abort() called -> the first connection:close listener of A's event bus ran */
   abortToClose: number
-  /** connection:close -> the last request rejected (spec 01's definition) */
+  /** connection:close -> the last request rejected (the figure this benchmark measures) */
   closeToEnd: number
   /** performance.now() of the close event and of the last rejection */
   closeAt: number
@@ -175,15 +175,15 @@ export const cleanupLatency = benchmark({
               unit: 'ms',
               measured: false,
               ratio: round(hClose.p99 / REQUEST_TIMEOUT_MS, 3),
-              source: 'seed 000: a request pending on a dead peer fails only when its own 30 s timeout fires'
+              source: 'without holdfast, a request pending on a dead peer fails only when its own 30 s timeout fires'
             }
           ],
           leftovers,
           notes: [
-            `value = p99 over ${hClose.samples} rounds of spec 01's figure: from libp2p's connection:close event for the only A-B connection (first listener on A's components.events, registered before the node started, so it runs before the connection manager and the broadcaster) to the rejection handler of the last of ${PENDING} broadcaster.track(peerB, work) promises; pass needs all ${PENDING} rejected with ConnectionClosedError in every round. Top-level p50..max are this figure; cases[holdfast-track] top-level stats are abort -> end.`,
+            `value = p99 over ${hClose.samples} rounds of the figure this benchmark measures: from libp2p's connection:close event for the only A-B connection (first listener on A's components.events, registered before the node started, so it runs before the connection manager and the broadcaster) to the rejection handler of the last of ${PENDING} broadcaster.track(peerB, work) promises; pass needs all ${PENDING} rejected with ConnectionClosedError in every round. Top-level p50..max are this figure; cases[holdfast-track] top-level stats are abort -> end.`,
             'the close is triggered by connection.abort(new Error(\'bench\')) on A\'s side (memory transport, noise, yamux); abortToClose is libp2p\'s own synchronous teardown before it dispatches the event.',
-            `baseline = libp2p-stream-reset, measured in this run: the same ${PENDING} requests, each an lpStream write + read() on its own libp2p stream to B (B holds the stream and never answers; yamux limits raised to ${MAX_STREAMS} streams per direction on both nodes so all ${PENDING} fit on one connection). libp2p rejects the stream reads while aborting the muxer, i.e. before it dispatches connection:close, so a close-event clock would hide its work: the baseline value and ratio use abort() -> last rejected for both cases. It is the ratio baseline because spec 09 asks for a baseline measured in the same run; it answers "does holdfast's fail-fast cost more than libp2p's own teardown of the same number of requests".`,
-            `comparisons[request-timeout] = ${REQUEST_TIMEOUT_MS} ms, not measured: spec 09's table names it as the baseline; it is what an app-level request that is not a stream (a reply matched by id, a pubsub answer...) waits today without holdfast (seed 000). Waiting 30 s to show it proves nothing, so it is the configured value.`,
+            `baseline = libp2p-stream-reset, measured in this run: the same ${PENDING} requests, each an lpStream write + read() on its own libp2p stream to B (B holds the stream and never answers; yamux limits raised to ${MAX_STREAMS} streams per direction on both nodes so all ${PENDING} fit on one connection). libp2p rejects the stream reads while aborting the muxer, i.e. before it dispatches connection:close, so a close-event clock would hide its work: the baseline value and ratio use abort() -> last rejected for both cases. It is the ratio baseline because every benchmark compares against a baseline measured in the same run; it answers "does holdfast's fail-fast cost more than libp2p's own teardown of the same number of requests".`,
+            `comparisons[request-timeout] = ${REQUEST_TIMEOUT_MS} ms, not measured: it is the obvious baseline, what an app-level request that is not a stream (a reply matched by id, a pubsub answer...) waits today without holdfast. Waiting 30 s to show it proves nothing, so it is the configured value.`,
             'cases[holdfast-track].phases splits closeToEnd: closeToGone = connection:close -> the broadcaster\'s peer:gone delivered (libp2p\'s connection manager dispatches peer:disconnect from its own connection:close listener, and the broadcaster starts the cleanup from that), rejectLoop = peer:gone -> the broadcaster\'s synchronous step 2 done (every tracked promise rejected and the peer signal aborted, timed by the no-op layer it calls next), loopToEnd = -> the last rejection handler ran (microtasks).',
             'holdfast-track (the value) forces a full GC (--expose-gc) just before the abort: the 1,000 pending requests and their closures move to V8\'s old space, as they would be after waiting even a few seconds for a dead peer, and no setup garbage is left to collect inside the window. holdfast-track-fresh skips that GC (requests created a few ms before the close, still in the young generation): it is faster, not the realistic case.',
             `every round reconnects A to B, waits for identify, re-creates the ${PENDING} requests before the abort, then waits for the broadcaster's peer:cleaned (holdfast case) and B's peer:disconnect. holdfast-track: ${warmup} warm-up + ${rounds} rounds; libp2p-stream-reset: ${streamWarmup} warm-up + ${streamRounds} rounds (opening ${PENDING} streams costs ~1 s a round), spread among the holdfast rounds. With few rounds p99 is the maximum.`

@@ -1,5 +1,5 @@
 /**
- * event-delivery (spec 01 / spec 09): deliveries per second (events x subscribers) through the
+ * event-delivery: deliveries per second (events x subscribers) through the
  * broadcaster with 10 subscribers, for the bare chain (`[recovery()]`), `defaultChain()` and
  * `productionChain()`, against Node's own `EventTarget` (and libp2p's `TypedEventEmitter`,
  * which the libp2p event bus uses) dispatching to 10 listeners, in the same run.

@@ -1,5 +1,5 @@
 /**
- * network-batch (spec 05 / spec 09): a burst of 50 platform network events must cost exactly
+ * network-batch: a burst of 50 platform network events must cost exactly
  * one recovery action, started within 5 ms of the settle window closing.
  *
  * Real libp2p nodes (test-utils `createNode`: memory transport, noise, yamux, ping), the

@@ -1,5 +1,5 @@
 /**
- * path-selection (spec 03 / spec 09): nanoseconds per `selectPath` call over 1, 4, 16 and 64
+ * path-selection: nanoseconds per `selectPath` call over 1, 4, 16 and 64
  * candidates, against a naive selection in the same run (copy the array, sort it by rank then
  * RTT, take the first: what one writes without thinking about allocation).
  *
@@ -8,7 +8,8 @@
  * realistic mix (direct, hole-punched, relayed, failing, closed, unknown RTT), several sets per
  * size rotated call by call so the JIT cannot specialise on one array; every call passes the
  * previous pick as `current`, so the hysteresis branch runs too. value = median ns per call
- * over 16 candidates; the targets are median < 2 µs and p99 < 10 µs (seed 003 bound: 1 ms).
+ * over 16 candidates; the targets are median < 2 µs and p99 < 10 µs (the starting requirement
+ * was 1 ms).
  */
 
 import { selectPath } from '@holdfast/path-selector'

@@ -1,5 +1,5 @@
 /**
- * per-connection-overhead (spec 02 / spec 09): heap the watermark connection manager retains
+ * per-connection-overhead: heap the watermark connection manager retains
  * per tracked connection, after a full GC, with 1,000 connections.
  *
  * The connections are synthetic (see synthetic-node.ts) and created before the first heap

@@ -1,5 +1,5 @@
 /**
- * realm-connect (spec 06): `realm.connect(peerId)` on TCP loopback when the two members share
+ * realm-connect: `realm.connect(peerId)` on TCP loopback when the two members share
  * only a relay, vs a plain libp2p dial to the already known circuit address (the baseline, in
  * the same run). The realm connect resolves the address itself (member list / peer store) and
  * resolves only after the realm auth exchange, so the difference is the price of "connect by ID

@@ -1,5 +1,5 @@
 /**
- * realm-convergence (spec 06): 50 in-process nodes on the memory transport join one realm in a
+ * realm-convergence: 50 in-process nodes on the memory transport join one realm in a
  * hub topology (49 spokes connected to one hub only). Each spoke learns the hub by auth and the
  * other 48 only from sealed member-list announcements relayed by the hub's gossipsub. Measured:
  * for each node, the time from "all connected" until it lists all 49 others, in announce
@@ -121,7 +121,7 @@ export const realmConvergence = benchmark({
           'All 50 nodes share one Node.js thread: the 49 x 49 announcement deliveries of a join burst (AES-GCM open, gossipsub signature check, yamux/noise per hop) cost ~1.5 ms each here and keep the event loop busy for seconds, starving every timer meanwhile. So the time is CPU-bound, not interval-bound: with 1 s intervals the same run takes ~4 intervals, with the 10 s default well under one. Each real node has its own CPU.',
           `The hub runs gossipsub with D=${HUB_MESH.D}, Dlo=${HUB_MESH.Dlo}, Dhi=${HUB_MESH.Dhi} so it meshes with every member; spokes use the defaults.`,
           'joinMs = from the 49 dials to "every spoke joined" (noise, identify, gossipsub and realm auth of 49 connections, all in one process on the memory transport); announcements during that phase already count, so nodes that know everyone by then score 0.',
-          'No baseline: there is no other realm member list to compare against; the number is the spec 06 target itself.'
+          'No baseline: there is no other realm member list to compare against; the number is the target itself.'
         ]
       }
     })

@@ -1,5 +1,5 @@
 /**
- * realm-dht-flood (spec 06, the realm DHT as a members-only resource): a member node that runs
+ * realm-dht-flood (the realm DHT as a members-only resource): a member node that runs
  * the realm DHT the way `holdfast relay` builds it (a kad-dht server on the realm's own protocol
  * with the realm record validator and selector), wrapped in `membersOnly`, takes a flood of
  * PUT_VALUEs from outsiders: ~15 KiB realm records, each validly signed by a throw-away

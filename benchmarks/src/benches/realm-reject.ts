@@ -1,5 +1,5 @@
 /**
- * realm-reject (spec 06, the exclusive realm as an access boundary): how long an outsider keeps a
+ * realm-reject (the exclusive realm as an access boundary): how long an outsider keeps a
  * connection to an exclusive realm member, on TCP loopback. Three outsiders, each a fresh
  * identity (a rejected peer is denied for a backoff). `wrong-proof` (the `value`): a plain node
  * that opens the member's auth protocol and answers with a proof made without the PSK, closed as
@@ -29,9 +29,10 @@ const OTHER_PSK = new Uint8Array(32).fill(45)
 /** ms; short so the timeout cases run quickly (the default is 5,000), reported as overhead past it */
 const AUTH_TIMEOUT = 1_000
 /**
- * ms; the target for both p95s (ours, no spec figure): the auth exchange is a stream open and two
- * round trips, well under a millisecond each on loopback, so a p95 above 50 ms means the decision
- * waits on something other than the exchange (a queue, a timer, a slow close)
+ * ms; the target for both p95s (our own; no requirement gives a figure): the auth exchange is a
+ * stream open and two round trips, well under a millisecond each on loopback, so a p95 above
+ * 50 ms means the decision waits on something other than the exchange (a queue, a timer, a slow
+ * close)
  */
 const TARGET_P95_MS = 50
 /** ms between the silent outsider's dial and the other-realm one's, in the same round */

@@ -1,5 +1,5 @@
 /**
- * realm-rendezvous (spec 06): two members behind NAT whose only common peers are a plain circuit
+ * realm-rendezvous: two members behind NAT whose only common peers are a plain circuit
  * relay and a plain kad-dht server (neither runs the realm nor knows the PSK) find each other by
  * the PSK-derived rendezvous key on the DHT, connect through the relay and authenticate. Timed
  * from both member nodes started to both `member:joined` (each for the other), on TCP loopback.
@@ -128,7 +128,7 @@ export const realmRendezvous = benchmark({
           'realm-member-relay (baseline): the relay is itself a realm member (circuit relay + gossipsub + realm), no DHT server. Each member authenticates with the relay, gets its reservation and learns the other from the relay-forwarded member-list announcements (an announcement goes out 250 ms ± 50 % after a new topic peer appears; gossipsub heartbeat 1 s). member:joined comes from the announcement: the members are listed, not yet connected to each other (authenticatedBothWays counts the rounds where they also were).',
           'Both timed from "both member nodes started" (createLibp2p resolved for both; libp2p resolves it once the circuit listener holds its reservation, hence reserved ~0 ms) to the later of the two member:joined events.',
           'Where the plain-infrastructure time goes: kad-dht holds every query (the provide\'s closest-peers walk among them) until its first self query, which it runs 1 s after start; then the provide, a lookup and the connect take tens of ms. When the lookup runs before the other member\'s ADD_PROVIDER has landed on the server, the realm looks again 1 s later (RENDEZVOUS_LOOKUP_RETRY). So rounds cluster at ~1.1 s and ~2.1 s (cases[].roundsMs), and the median lands on either side with a few rounds.',
-          `Target (ours, no spec figure): median < ${TARGET_MEDIAN_MS / 1000} s on loopback: kad-dht's 1 s wait for its first self query, one realm lookup retry (1 s), and a second to spare.`,
+          `Target (our own; no requirement gives a figure): median < ${TARGET_MEDIAN_MS / 1000} s on loopback: kad-dht's 1 s wait for its first self query, one realm lookup retry (1 s), and a second to spare.`,
           'inboundConnectionThreshold is lifted on every node: libp2p drops more than 5 inbound connections a second from one host, and all connections here come from 127.0.0.1.'
         ]
       }

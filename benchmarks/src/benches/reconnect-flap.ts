@@ -1,5 +1,5 @@
 /**
- * reconnect-flap (spec 04 / spec 09): one watched peer loses its link for 0.5 s, 3 s, 10 s and
+ * reconnect-flap: one watched peer loses its link for 0.5 s, 3 s, 10 s and
  * 60 s, on fake time, with the holdfast reconnector and, in the same run, with libp2p's own
  * keep-alive reconnect: app-visible offline events, dials made, time to recover.
  *
@@ -188,7 +188,7 @@ export const reconnectFlap = benchmark({
     }
     const holdfast = outcomes.filter(o => o.implementation === 'holdfast')
     const libp2p = outcomes.filter(o => o.implementation !== 'holdfast')
-    // spec 04's number: outages shorter than the tolerance window (5 s) are invisible to the app
+    // the target: outages shorter than the tolerance window (5 s) are invisible to the app
     const shortOutages = (list: Outcome[]): Outcome[] => list.filter(o => o.outageMs < 5_000)
     const value = shortOutages(holdfast).reduce((sum, o) => sum + o.appOfflineEvents, 0)
     const baseline = shortOutages(libp2p).reduce((sum, o) => sum + o.appOfflineEvents, 0)
