@@ -11,7 +11,7 @@
 
 import { watermarkConnectionManager } from '@holdfast/connection-manager'
 import { TAGS } from '@holdfast/interface'
-import { connect, createFakeClock, disconnect, expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { connect, createFakeClock, disconnect, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -170,10 +170,7 @@ describe('realm ghosts: replayed announcements of departed members', () => {
   let nodes: GhostNode[] = []
 
   afterEach(async () => {
-    await stopAll(nodes)
-    for (const node of nodes) {
-      expectNoLeaks(node.services.realm)
-    }
+    await stopAndExpectNoLeaks(nodes, 'realm')
     nodes = []
   })
 

@@ -1,6 +1,6 @@
 import { cleanupBroadcaster } from '@holdfast/cleanup-broadcaster'
 import { createGater, watermarkConnectionManager } from '@holdfast/connection-manager'
-import { connect, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { connect, onceEvent, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
@@ -15,10 +15,7 @@ describe('realm with the other holdfast services', () => {
   let nodes: FullNode[] = []
 
   afterEach(async () => {
-    await stopAll(nodes)
-    for (const node of nodes) {
-      expectNoLeaks(node.services.realm)
-    }
+    await stopAndExpectNoLeaks(nodes, 'realm')
     nodes = []
   })
 

@@ -1,4 +1,4 @@
-import { connect, createFakeClock, expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
+import { connect, createFakeClock, onceEvent, stopAndExpectNoLeaks } from '@holdfast/test-utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
 import { createMember, joined, learnThroughHub, onceRealm, OTHER_PSK, subscribed, topicOf } from './fixtures.ts'
@@ -8,10 +8,7 @@ describe('realm member list', () => {
   let nodes: RealmNode[] = []
 
   afterEach(async () => {
-    await stopAll(nodes)
-    for (const node of nodes) {
-      expectNoLeaks(node.services.realm)
-    }
+    await stopAndExpectNoLeaks(nodes, 'realm')
     nodes = []
   })
 
