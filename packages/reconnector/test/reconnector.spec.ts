@@ -27,13 +27,20 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
   let remotes: Remote[] = []
 
   /** a remote the harness watches, connected, then stopped: the harness now holds it */
+  /** a remote the harness watches and is connected to */
+  async function watchedRemote (harness: Harness): Promise<Remote> {
+    const remote = await createRemote()
+    remotes.push(remote)
+    harness.node.services.reconnector.watch(remote.peerId)
+    await connect(harness.node, remote.node)
+    return remote
+  }
+
+  /** a watched remote, then stopped: the harness now holds it */
   async function watchedThenGone (harness: Harness): Promise<Remote> {
-    const b = await createRemote()
-    remotes.push(b)
-    harness.node.services.reconnector.watch(b.peerId)
-    await connect(harness.node, b.node)
-    await goAway(harness, b)
-    return b
+    const remote = await watchedRemote(harness)
+    await goAway(harness, remote)
+    return remote
   }
   let others: Libp2p[] = []
 
@@ -183,13 +190,8 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
 
   it('paused: no dial however long, hold frozen; resume: one attempt per held peer inside the first band', async () => {
     h = await createHarness({ random: seededRandom(4) })
-    const b = await createRemote()
-    const c = await createRemote()
-    remotes.push(b, c)
-    for (const r of [b, c]) {
-      h.node.services.reconnector.watch(r.peerId)
-      await connect(h.node, r.node)
-    }
+    const b = await watchedRemote(h)
+    const c = await watchedRemote(h)
     await goAway(h, b)
     h.node.services.reconnector.pause()
     await goAway(h, c)
@@ -333,12 +335,9 @@ describe('reconnector on real nodes (memory transport), reconnector on fake time
 
   it('giving up drops the parked keep-alive tags (as libp2p does when it gives up); stop restores those of the peers still watched', async () => {
     h = await createHarness({ maxAttempts: 1, random: seededRandom(7) }, { broadcaster: false })
-    const b = await createRemote()
-    const c = await createRemote()
-    remotes.push(b, c)
+    const b = await watchedRemote(h)
+    const c = await watchedRemote(h)
     for (const r of [b, c]) {
-      h.node.services.reconnector.watch(r.peerId)
-      await connect(h.node, r.node)
       const parked = onceEvent(h.node, 'peer:update', ({ peer }) => peer.id.equals(r.peerId) && peer.tags.has(`${PARKED_TAG_PREFIX}keep-alive-x`))
       await h.node.peerStore.merge(r.peerId, { tags: { 'keep-alive-x': { value: 7 } } })
       await parked
