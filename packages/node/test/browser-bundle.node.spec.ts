@@ -9,7 +9,7 @@
 
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { startBrowserHarness } from '@holdfast/test-utils/browser'
 import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -19,7 +19,6 @@ import { connectionGater } from '../src/transports.browser.ts'
 import { ECHO } from './fixtures/browser-member.ts'
 import type { HoldfastRealmNode } from '../src/index.ts'
 import type { BrowserReport } from './fixtures/browser-member.ts'
-import type { HoldfastEvents } from '@holdfast/interface'
 import type { BrowserHarness } from '@holdfast/test-utils/browser'
 import type { PeerId } from '@libp2p/interface'
 import type { Metafile } from 'esbuild'
@@ -43,32 +42,15 @@ async function member (node: HoldfastRealmNode, peerId: string): Promise<PeerId>
   if (known != null) {
     return known.peerId
   }
-  return new Promise<PeerId>(resolve => {
-    const listener = ({ detail }: CustomEvent<{ peer: PeerId }>): void => {
-      if (detail.peer.toString() === peerId) {
-        node.services.realm.removeEventListener('member:joined', listener)
-        resolve(detail.peer)
-      }
-    }
-    node.services.realm.addEventListener('member:joined', listener)
-  })
+  const { peer } = await onceEvent(node.services.realm, 'member:joined', d => d.peer.toString() === peerId)
+  return peer
 }
 
 /** resolves once `node`'s path selector carries `peer`'s traffic on a direct path */
 async function directPrimary (node: HoldfastRealmNode, peer: PeerId): Promise<void> {
-  const { paths } = node.services
-  if (paths.mode(peer) === 'direct-primary') {
-    return
+  if (node.services.paths.mode(peer) !== 'direct-primary') {
+    await onceEvent(node.services.paths, 'path:changed', d => d.peer.equals(peer) && d.to === 'direct-primary')
   }
-  await new Promise<void>(resolve => {
-    const listener = ({ detail }: CustomEvent<HoldfastEvents['path:changed']>): void => {
-      if (detail.peer.equals(peer) && detail.to === 'direct-primary') {
-        paths.removeEventListener('path:changed', listener)
-        resolve()
-      }
-    }
-    paths.addEventListener('path:changed', listener)
-  })
 }
 
 async function echo (node: HoldfastRealmNode, peer: PeerId, text: string): Promise<string> {

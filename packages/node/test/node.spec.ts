@@ -1,6 +1,6 @@
 import { defaults as connectionManagerDefaults } from '@holdfast/connection-manager'
 import { gaterLayers } from '@holdfast/interface'
-import { expectNoLeaks, stopAll } from '@holdfast/test-utils'
+import { expectNoLeaks, onceEvent, stopAll } from '@holdfast/test-utils'
 import { byteStream } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { createHoldfastNode, MAX_CONNECTIONS } from '../src/index.ts'
@@ -13,18 +13,9 @@ const ECHO = '/holdfast-test/echo/1.0.0'
 
 /** resolves once `node`'s realm lists `peer` as a member */
 async function member (node: HoldfastRealmNode, peer: PeerId): Promise<void> {
-  if (node.services.realm.isMember(peer)) {
-    return
+  if (!node.services.realm.isMember(peer)) {
+    await onceEvent(node.services.realm, 'member:joined', d => d.peer.equals(peer))
   }
-  await new Promise<void>(resolve => {
-    const listener = ({ detail }: CustomEvent<{ peer: PeerId }>): void => {
-      if (detail.peer.equals(peer)) {
-        node.services.realm.removeEventListener('member:joined', listener)
-        resolve()
-      }
-    }
-    node.services.realm.addEventListener('member:joined', listener)
-  })
 }
 
 function holdfastServices (node: HoldfastRealmNode): Record<string, Introspectable> {

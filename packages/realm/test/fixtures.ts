@@ -1,4 +1,4 @@
-import { connect, createNode } from '@holdfast/test-utils'
+import { connect, createNode, onceEvent } from '@holdfast/test-utils'
 import { gossipsub } from '@libp2p/gossipsub'
 import { realm } from '../src/index.ts'
 import type { Realm, RealmEvents, RealmInit } from '../src/index.ts'
@@ -24,15 +24,7 @@ export async function createMember (init: Partial<RealmInit> = {}, opts: NodeOpt
 
 /** resolves with the first realm event of `type` whose detail passes `filter` */
 export async function onceRealm<K extends keyof RealmEvents> (node: RealmNode, type: K, filter: (detail: RealmEvents[K]['detail']) => boolean = () => true): Promise<RealmEvents[K]['detail']> {
-  return new Promise(resolve => {
-    const listener = (event: RealmEvents[K]): void => {
-      if (filter(event.detail)) {
-        node.services.realm.removeEventListener(type, listener as any)
-        resolve(event.detail)
-      }
-    }
-    node.services.realm.addEventListener(type, listener as any)
-  })
+  return onceEvent<RealmEvents[K]['detail']>(node.services.realm as unknown as EventTarget, type, filter)
 }
 
 export async function joined (node: RealmNode, peer: PeerId): Promise<void> {
@@ -48,15 +40,7 @@ export async function subscribed (node: RealmNode, peer: PeerId, topic: string):
   if (has()) {
     return
   }
-  await new Promise<void>(resolve => {
-    const listener = (): void => {
-      if (has()) {
-        node.services.pubsub.removeEventListener('subscription-change', listener)
-        resolve()
-      }
-    }
-    node.services.pubsub.addEventListener('subscription-change', listener)
-  })
+  await onceEvent(node.services.pubsub as unknown as EventTarget, 'subscription-change', () => has())
 }
 
 export function topicOf (node: RealmNode): string {
