@@ -161,6 +161,20 @@ async function tagged (node: RealmNode, peer: PeerId): Promise<boolean> {
   return await node.peerStore.has(peer) && (await node.peerStore.get(peer)).tags.has(TAGS.realmMember)
 }
 
+/**
+ * b forwards `captured` to a: a refuses it for `reason`, counts it once, and the peer it speaks
+ * for keeps the standing it had (a member, protected and tagged, or none of these)
+ */
+async function expectRefused (a: GhostNode, b: RealmNode, captured: Captured, peer: PeerId, reason: 'stale' | 'replay', standing: { member: boolean }): Promise<void> {
+  const verdict = nextVerdict(a, peer)
+  forward(b, a, captured)
+  expect(await verdict).to.equal(reason)
+  expect(a.services.realm.isMember(peer)).to.equal(standing.member)
+  expect(a.services.connManager?.isProtected(peer, TAGS.realmMember)).to.equal(standing.member)
+  expect(await tagged(a, peer)).to.equal(standing.member)
+  expect(a.services.realm.stats().rejected[reason]).to.equal(1)
+}
+
 /** the realm's own topic validator, called as gossipsub calls it */
 async function validate (node: RealmNode, propagationSource: PeerId, msg: SignedMessage): Promise<TopicValidatorResult> {
   return (node.services.realm as any).memberTopic.validate(propagationSource, msg)
@@ -309,13 +323,7 @@ describe('realm ghosts: replayed announcements of departed members', () => {
     await joined(a, b.peerId)
     await Promise.all([subscribed(a, b.peerId, topic), subscribed(b, a.peerId, topic)])
 
-    const verdict = nextVerdict(a, c.peerId)
-    forward(b, a, captured)
-    expect(await verdict).to.equal('stale')
-    expect(a.services.realm.isMember(c.peerId)).to.be.false()
-    expect(a.services.connManager?.isProtected(c.peerId, TAGS.realmMember)).to.be.false()
-    expect(await tagged(a, c.peerId)).to.be.false()
-    expect(a.services.realm.stats().rejected.stale).to.equal(1)
+    await expectRefused(a, b, captured, c.peerId, 'stale', { member: false })
     expect(a.services.realm.internalSizes().seqs, 'a refused announcement leaves no seq behind').to.equal(1)
   })
 
@@ -362,14 +370,7 @@ describe('realm ghosts: replayed announcements of departed members', () => {
 
     await connect(b, a)
     await Promise.all([subscribed(a, b.peerId, topic), subscribed(b, a.peerId, topic)])
-    const verdict = nextVerdict(a, c2.peerId)
-    forward(b, a, leaving)
-    expect(await verdict).to.equal('replay')
-
-    expect(a.services.realm.isMember(c2.peerId)).to.be.true()
-    expect(a.services.connManager?.isProtected(c2.peerId, TAGS.realmMember)).to.be.true()
-    expect(await tagged(a, c2.peerId)).to.be.true()
-    expect(a.services.realm.stats().rejected.replay).to.equal(1)
+    await expectRefused(a, b, leaving, c2.peerId, 'replay', { member: true })
   })
 
   it('an announcement dated more than clockSkew ahead of the receiver\'s clock is rejected (as stale); exactly clockSkew ahead is accepted', async () => {
