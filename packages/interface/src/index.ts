@@ -12,22 +12,33 @@
  * - `Clock` and `systemClock`: all holdfast time goes through an injectable clock;
  * - the contracts of the services (`CleanupBroadcaster`, `WatermarkConnectionManager`, `PathSelector`, `Reconnector`, `Realm`, `NetworkSupervisor`), so one service uses another by its interface alone;
  * - the broadcaster's `Middleware`, and `Introspectable.internalSizes()`, which every service implements so tests can check that nothing is left behind;
- * - the building blocks every service shares, so each does a thing one way: `emit` (an event to the service's listeners and through the broadcaster), the input checks (`checkDuration`, capped at 2³¹−1 ms, `checkPeerId`, `checkSignal`, `checkOptions`), the circuit-address helpers (`isCircuitAddr`, `relayAddrOf`, `relayPeerOf`, `circuitAddr`), `registerService` / `findService`, and the node's one gater chain (`addGaterLayer`).
+ * - the building blocks every service shares, so each does a thing one way: `emit` (an event to the service's listeners and through the broadcaster), the input checks (`checkDuration`, capped at 2³¹−1 ms, `checkPeerId`, `checkSignal`, `checkOptions`), the circuit-address helpers (`isCircuitAddr`, `relayAddrOf`, `relayPeerOf`, `circuitAddr`), `registerService` / `findService`, `EventListeners` (the node listeners a service adds on start and removes on stop, a handler's throw logged), `CLEANUP_ORDER` (where each service's cleanup layer runs), and the node's one gater chain (`addGaterLayer`).
  *
  * @example
  *
  * ```TypeScript
- * import { serviceDependencies } from '@libp2p/interface'
- * import { CAPABILITIES } from '@holdfast/interface'
+ * import { CAPABILITIES, findService } from '@holdfast/interface'
  * import type { CleanupBroadcaster } from '@holdfast/interface'
  *
+ * // a libp2p service that uses the broadcaster when the node has one: found by capability, as
+ * // every holdfast service finds the others, whatever key it was configured under
  * class MyService {
- *   readonly [serviceDependencies] = [CAPABILITIES.cleanupBroadcaster]
+ *   private readonly components: object
+ *   private unsubscribe?: () => void
  *
- *   constructor (components: { broadcaster: CleanupBroadcaster }) {
- *     components.broadcaster.subscribe('peer:gone', ({ detail }) => {
- *       // drop what you hold for detail.peer
- *     })
+ *   constructor (components: object) {
+ *     this.components = components
+ *   }
+ *
+ *   start (): void {
+ *     this.unsubscribe = findService<CleanupBroadcaster>(this.components, CAPABILITIES.cleanupBroadcaster)
+ *       ?.subscribe('peer:gone', ({ detail }) => {
+ *         // drop what you hold for detail.peer
+ *       })
+ *   }
+ *
+ *   stop (): void {
+ *     this.unsubscribe?.()
  *   }
  * }
  * ```
